@@ -1,0 +1,33 @@
+# The two commands: `make run` (the shop, embedded) and `make test` (every check and test).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test install lint services services-stop clean
+
+$(VENV)/.installed: requirements/base.txt requirements/test.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) manage.py migrate --verbosity 0
+	$(PY) manage.py seed_demo --if-empty
+	@echo ""
+	@echo "Quire runs on http://127.0.0.1:$(PORT)/  (API root /api/, Swagger UI /api/<module>/docs/, admin /admin/)"
+	@echo "Create a staff user for the admin with:  $(PY) manage.py createsuperuser"
+	@echo ""
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: install
+	scripts/test.sh
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""Database settings per alias, from one URL variable per module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+SUPPORTED_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
+
+
+def url_variable(alias: str) -> str:
+    return "DATABASE_URL" if alias == "default" else f"{alias.upper()}_DATABASE_URL"
+
+
+def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
+    """Parse the URL for one alias, failing with a sentence that says what to set."""
+    variable = url_variable(alias)
+    url = env.str(variable, default=default_url)
+    example = "postgres://user:password@127.0.0.1:5432/quire_" + alias + " or sqlite:///var/" + alias + ".sqlite3"
+    parts = urlsplit(url)
+    if parts.scheme not in SUPPORTED_SCHEMES:
+        raise ImproperlyConfigured(
+            f"{variable}={url!r} is not a database URL Quire understands: set it like {example}."
+        )
+    if parts.scheme != "sqlite" and not (parts.hostname and parts.path.strip("/")):
+        raise ImproperlyConfigured(
+            f"{variable}={url!r} lacks a host or a database name: set it like {example}."
+        )
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as error:  # environ raises several types for a broken URL
+        raise ImproperlyConfigured(f"{variable}={url!r} cannot be parsed ({error}): set it like {example}.") from error
+    if parts.scheme == "sqlite":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # A busy timeout lets the in-process relay and request threads share a file.
+        config.setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    config.setdefault("ATOMIC_REQUESTS", False)
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    return config
+
+
+def same_database(first: dict, second: dict) -> bool:
+    """Two aliases that point at one physical database (a service's default and its module)."""
+    keys = ("ENGINE", "NAME", "HOST", "PORT")
+    return all(str(first.get(key, "")) == str(second.get(key, "")) for key in keys)

@@ -1,0 +1,117 @@
+"""RFC 9457 problem details: the one JSON shape of every API error."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+CONTENT_TYPE = "application/problem+json"
+
+
+def _title(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+
+
+def _flatten(detail, prefix: str = "") -> list[dict]:
+    """DRF's nested error detail as a flat list of {field, message, code}."""
+    if isinstance(detail, dict):
+        errors = []
+        for key, value in detail.items():
+            field = key if key != "non_field_errors" else ""
+            errors.extend(_flatten(value, f"{prefix}.{field}" if prefix and field else (field or prefix)))
+        return errors
+    if isinstance(detail, list):
+        errors = []
+        for index, item in enumerate(detail):
+            nested = isinstance(item, (dict, list))
+            errors.extend(_flatten(item, f"{prefix}[{index}]" if nested else prefix))
+        return errors
+    return [{"field": prefix or None, "message": str(detail), "code": getattr(detail, "code", None)}]
+
+
+def problem(status_code: int, detail: str, *, request=None, type_: str = "about:blank", **extra) -> dict:
+    body = {"type": type_, "title": _title(status_code), "status": status_code, "detail": detail}
+    if request is not None:
+        body["instance"] = request.path
+    body.update(extra)
+    return body
+
+
+def problem_response(status_code: int, detail: str, *, request=None, headers=None, **extra) -> Response:
+    return Response(
+        problem(status_code, detail, request=request, **extra),
+        status=status_code,
+        headers=headers,
+        content_type=CONTENT_TYPE,
+    )
+
+
+def problem_exception_handler(exc, context):
+    request = context.get("request")
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or exc.messages)
+
+    if not isinstance(exc, exceptions.APIException):
+        # Never a stack trace or an HTML page from the API, DEBUG or not.
+        logger.exception("unhandled error in %s", request.path if request else "API view")
+        set_rollback()
+        return problem_response(500, "The server failed to handle this request.", request=request)
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    set_rollback()
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        fields = sorted({error["field"] for error in errors if error["field"]})
+        summary = "Invalid input" + (f" in: {', '.join(fields)}." if fields else ".")
+        first = next((error["message"] for error in errors if not error["field"]), None)
+        detail = summary if first is None else f"{summary} {first}".strip()
+        return problem_response(status.HTTP_400_BAD_REQUEST, detail, request=request, headers=headers, errors=errors)
+    detail = exc.detail
+    if isinstance(detail, (dict, list)):
+        return problem_response(
+            exc.status_code, _title(exc.status_code), request=request, headers=headers, errors=_flatten(detail)
+        )
+    extra = {"code": detail.code} if getattr(detail, "code", None) else {}
+    return problem_response(exc.status_code, str(detail), request=request, headers=headers, **extra)
+
+
+def json_problem(request, status_code: int, detail: str) -> JsonResponse:
+    return JsonResponse(problem(status_code, detail, request=request), status=status_code, content_type=CONTENT_TYPE)
+
+
+def api_not_found(request, *args, **kwargs):
+    return json_problem(request, 404, f"No API resource at {request.path}.")
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return json_problem(request, 500, "The server failed to handle this request.")
+    from django.views.defaults import server_error
+
+    return server_error(request)

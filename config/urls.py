@@ -1,0 +1,56 @@
+"""URLs of this process: /api/<module>/ for every served module, identical in every topology."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from config.problems import api_not_found
+
+handler404 = "config.problems.handler404"
+handler500 = "config.problems.handler500"
+
+
+def module_urlpatterns(module: str) -> list:
+    return [path(f"api/{module}/", include(f"{module}.api.urls"))]
+
+
+def module_docs(module: str) -> list:
+    schema = SpectacularAPIView.as_view(
+        urlconf=SimpleNamespace(urlpatterns=module_urlpatterns(module)),
+        custom_settings={"TITLE": f"Quire {module} API"},
+    )
+    return [
+        path(f"api/{module}/schema/", schema, name=f"{module}-schema"),
+        path(f"api/{module}/docs/", SpectacularSwaggerView.as_view(url_name=f"{module}-schema"), name=f"{module}-docs"),
+    ]
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def api_root(request, format=None):
+    """The modules this process serves, with their API documentation."""
+    return Response(
+        {
+            module: {
+                "api": request.build_absolute_uri(f"/api/{module}/"),
+                "schema": reverse(f"{module}-schema", request=request),
+                "docs": reverse(f"{module}-docs", request=request),
+            }
+            for module in settings.SERVED_MODULES
+        }
+    )
+
+
+urlpatterns = [path("admin/", admin.site.urls), path("api/", api_root, name="api-root")]
+for _module in settings.SERVED_MODULES:
+    urlpatterns += module_docs(_module) + module_urlpatterns(_module)
+urlpatterns += [path("api-auth/", include("rest_framework.urls")), re_path(r"^api/", api_not_found)]

@@ -1,0 +1,10 @@
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_wsgi_application()
+
+from messaging.transports import get_transport  # noqa: E402  (needs the app registry)
+
+get_transport().on_process_start()

@@ -1,0 +1,132 @@
+"""Apply one event to one handler: inbox dedupe, retries with backoff, dead letters.
+
+Both transports go through :func:`deliver`, so a handler behaves the same whether
+its event came in-process or from Kafka.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+import traceback
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging.correlation import correlation
+from messaging.envelope import Envelope
+from messaging.events import InvalidEvent
+from messaging.models import DeadLetter, InboxEntry
+from messaging.registry import Subscription
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+    FAILED = "failed"  # only from a single attempt (redrive); nothing parked anew
+
+
+def apply_once(envelope: Envelope, subscription: Subscription) -> Outcome:
+    """Run the handler and record the inbox row in one transaction on its module's database."""
+    alias = subscription.alias
+    event = subscription.event_class.from_payload(envelope.payload, envelope)
+    try:
+        with transaction.atomic(using=alias), correlation(envelope.correlation_id):
+            _, created = InboxEntry.objects.using(alias).get_or_create(
+                event_id=envelope.event_id,
+                handler=subscription.name,
+                defaults={"event_type": envelope.event_type},
+            )
+            if not created:
+                return Outcome.DUPLICATE
+            subscription.function(event)
+    except IntegrityError:
+        # A concurrent delivery of the same event won the inbox row: theirs took effect.
+        if InboxEntry.objects.using(alias).filter(event_id=envelope.event_id, handler=subscription.name).exists():
+            return Outcome.DUPLICATE
+        raise
+    return Outcome.APPLIED
+
+
+def backoff_seconds(attempt: int) -> float:
+    config = settings.MESSAGING
+    return min(config["BACKOFF_SECONDS"] * (2 ** (attempt - 1)), config["BACKOFF_MAX_SECONDS"])
+
+
+def deliver(envelope: Envelope, subscription: Subscription) -> Outcome:
+    """Deliver with retries; after the last attempt the event is parked and delivery goes on."""
+    attempts = settings.MESSAGING["MAX_ATTEMPTS"]
+    error_text = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            return apply_once(envelope, subscription)
+        except InvalidEvent as error:
+            # A payload that breaks its contract will not heal by retrying.
+            error_text = str(error)
+            break
+        except Exception:
+            error_text = traceback.format_exc()
+            logger.warning(
+                "handler %s failed on %s %s (attempt %d/%d)",
+                subscription.name,
+                envelope.event_type,
+                envelope.event_id,
+                attempt,
+                attempts,
+                exc_info=True,
+            )
+            if attempt < attempts:
+                time.sleep(backoff_seconds(attempt))
+    park(envelope, subscription, error_text, attempts=attempt)
+    return Outcome.DEAD_LETTERED
+
+
+def park(envelope: Envelope, subscription: Subscription, error: str, *, attempts: int) -> DeadLetter:
+    logger.error("parking %s %s for %s as a dead letter", envelope.event_type, envelope.event_id, subscription.name)
+    dead_letter, _ = DeadLetter.objects.using(subscription.alias).update_or_create(
+        event_id=envelope.event_id,
+        handler=subscription.name,
+        defaults={
+            "event_type": envelope.event_type,
+            "envelope": envelope.to_dict(),
+            "error": error,
+            "attempts": attempts,
+            "status": DeadLetter.Status.PARKED,
+        },
+    )
+    after_park(envelope, subscription, dead_letter)
+    return dead_letter
+
+
+def after_park(envelope: Envelope, subscription: Subscription, dead_letter: DeadLetter) -> None:
+    """Let the transport copy the dead letter somewhere else too (Kafka: a DLQ topic)."""
+    from messaging.transports import get_transport
+
+    get_transport().dead_lettered(envelope, subscription, dead_letter)
+
+
+def dead_letter_redrive(dead_letter: DeadLetter) -> Outcome:
+    """Apply a parked event again, once. Success marks it redriven; failure records the new error."""
+    from messaging.registry import subscription as find_subscription
+
+    alias = dead_letter._state.db
+    subscription = find_subscription(dead_letter.handler)
+    if subscription is None:
+        raise LookupError(f"handler {dead_letter.handler} is not registered in this process")
+    envelope = Envelope.from_dict(dead_letter.envelope)
+    try:
+        outcome = apply_once(envelope, subscription)
+    except Exception:
+        DeadLetter.objects.using(alias).filter(pk=dead_letter.pk).update(
+            error=traceback.format_exc(), attempts=dead_letter.attempts + 1, updated_at=timezone.now()
+        )
+        return Outcome.FAILED
+    DeadLetter.objects.using(alias).filter(pk=dead_letter.pk).update(
+        status=DeadLetter.Status.REDRIVEN, redriven_at=timezone.now(), updated_at=timezone.now()
+    )
+    return outcome

@@ -1,0 +1,125 @@
+"""Outbox, inbox and dead letters. Their tables exist in every module database.
+
+The concrete models carry no database of their own: code names the alias with
+``using``. For the admin, each module gets proxy models (``CatalogOutboxMessage``
+...) that the router sends to that module's database.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from config import topology
+from messaging.envelope import Envelope
+
+
+class OutboxMessage(models.Model):
+    """An event recorded in the transaction of the change it describes, awaiting relay."""
+
+    event_id = models.UUIDField(unique=True, editable=False)
+    event_type = models.CharField(max_length=200, db_index=True)
+    event_version = models.PositiveSmallIntegerField()
+    aggregate_id = models.CharField(max_length=200)
+    producer = models.CharField(max_length=50)
+    correlation_id = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=models.Q(published_at__isnull=True), name="messaging_outbox_unpublished"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} v{self.event_version} #{self.aggregate_id}"
+
+    def to_envelope(self) -> Envelope:
+        return Envelope(
+            event_id=self.event_id,
+            event_type=self.event_type,
+            event_version=self.event_version,
+            aggregate_id=self.aggregate_id,
+            producer=self.producer,
+            correlation_id=self.correlation_id,
+            payload=self.payload,
+            occurred_at=self.occurred_at,
+        )
+
+
+class InboxEntry(models.Model):
+    """One (event, handler) applied; committed with the handler's own writes."""
+
+    event_id = models.UUIDField()
+    handler = models.CharField(max_length=300)
+    event_type = models.CharField(max_length=200)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "inbox entries"
+        constraints = [models.UniqueConstraint(fields=["event_id", "handler"], name="messaging_inbox_once")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} -> {self.handler}"
+
+
+class DeadLetter(models.Model):
+    """An event a handler kept failing on, parked for an operator to inspect and redrive."""
+
+    class Status(models.TextChoices):
+        PARKED = "parked", "parked"
+        REDRIVEN = "redriven", "redriven"
+
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=200, db_index=True)
+    handler = models.CharField(max_length=300)
+    envelope = models.JSONField()
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PARKED, db_index=True)
+    parked_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    redriven_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["event_id", "handler"], name="messaging_dead_letter_once")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} at {self.handler}"
+
+
+def _module_proxy(base: type[models.Model], module: str) -> type[models.Model]:
+    name = f"{module.capitalize()}{base.__name__}"
+    verbose = base._meta.verbose_name
+    meta = type(
+        "Meta",
+        (),
+        {
+            "proxy": True,
+            "app_label": "messaging",
+            "verbose_name": f"{module} {verbose}",
+            "verbose_name_plural": f"{module} {base._meta.verbose_name_plural}",
+        },
+    )
+    return type(
+        name,
+        (base,),
+        {"Meta": meta, "__module__": __name__, "module_alias": topology.alias_for_module(module)},
+    )
+
+
+#: module -> {"outbox": proxy, "inbox": proxy, "dead_letters": proxy}; the same in every topology.
+MODULE_PROXIES: dict[str, dict[str, type[models.Model]]] = {}
+for _module in topology.MODULES:
+    MODULE_PROXIES[_module] = {
+        "outbox": _module_proxy(OutboxMessage, _module),
+        "inbox": _module_proxy(InboxEntry, _module),
+        "dead_letters": _module_proxy(DeadLetter, _module),
+    }
+    for _proxy in MODULE_PROXIES[_module].values():
+        globals()[_proxy.__name__] = _proxy

@@ -1,0 +1,1 @@
+"""recommendations' public contract. It publishes no events: it only learns from others'."""
