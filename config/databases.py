@@ -26,9 +26,7 @@ def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
             f"{variable}={url!r} is not a database URL Quire understands: set it like {example}."
         )
     if parts.scheme != "sqlite" and not (parts.hostname and parts.path.strip("/")):
-        raise ImproperlyConfigured(
-            f"{variable}={url!r} lacks a host or a database name: set it like {example}."
-        )
+        raise ImproperlyConfigured(f"{variable}={url!r} lacks a host or a database name: set it like {example}.")
     try:
         config = environ.Env.db_url_config(url)
     except Exception as error:  # environ raises several types for a broken URL

@@ -38,11 +38,15 @@ def _read(env: environ.Env, name: str) -> str | None:
         try:
             return Path(path).read_text()
         except OSError as error:
-            raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read ({error.strerror}): set it to a PEM file.") from error
+            raise ImproperlyConfigured(
+                f"{name}_FILE={path!r} cannot be read ({error.strerror}): set it to a PEM file."
+            ) from error
     return None
 
 
-def load_jwt_keys(env: environ.Env, *, var_dir: Path, needs_private: bool, allow_generate: bool) -> tuple[str | None, str]:
+def load_jwt_keys(
+    env: environ.Env, *, var_dir: Path, needs_private: bool, allow_generate: bool
+) -> tuple[str | None, str]:
     private, public = _read(env, "JWT_PRIVATE_KEY"), _read(env, "JWT_PUBLIC_KEY")
     if public and (private or not needs_private):
         return private, public
@@ -54,6 +58,10 @@ def load_jwt_keys(env: environ.Env, *, var_dir: Path, needs_private: bool, allow
         os.chmod(private_path, 0o600)
         public_path.write_text(public_pem)
     if public_path.exists() and (private_path.exists() or not needs_private):
-        return (private or (private_path.read_text() if private_path.exists() else None)), public or public_path.read_text()
+        return (
+            private or (private_path.read_text() if private_path.exists() else None)
+        ), public or public_path.read_text()
     wanted = "JWT_PRIVATE_KEY_FILE and JWT_PUBLIC_KEY_FILE" if needs_private else "JWT_PUBLIC_KEY_FILE"
-    raise ImproperlyConfigured(f"No JWT signing keys: set {wanted} (PEM files), or DEBUG=true to generate a development pair.")
+    raise ImproperlyConfigured(
+        f"No JWT signing keys: set {wanted} (PEM files), or DEBUG=true to generate a development pair."
+    )

@@ -21,8 +21,7 @@ def served_modules(service: str) -> tuple[str, ...]:
     if service in MODULES:
         return (service,)
     raise ImproperlyConfigured(
-        f"SERVICE={service!r} is not a module of Quire: set SERVICE to 'all' or one of "
-        f"{', '.join(MODULES)}."
+        f"SERVICE={service!r} is not a module of Quire: set SERVICE to 'all' or one of {', '.join(MODULES)}."
     )
 
 

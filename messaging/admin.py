@@ -55,7 +55,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Redrive selected dead letters (apply the event again)")
     def redrive(self, request, queryset):
-        counts = {outcome: 0 for outcome in Outcome}
+        counts = dict.fromkeys(Outcome, 0)
         for dead_letter in queryset.filter(status="parked"):
             try:
                 counts[dead_letter_redrive(dead_letter)] += 1
