@@ -36,6 +36,9 @@ def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
         # A busy timeout lets the in-process relay and request threads share a file.
         config.setdefault("OPTIONS", {}).setdefault("timeout", 20)
     config.setdefault("ATOMIC_REQUESTS", False)
+    if alias != "default":
+        # Module databases never depend on contrib's: a test may declare only its module's.
+        config.setdefault("TEST", {})["DEPENDENCIES"] = []
     config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     return config
 

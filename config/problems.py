@@ -28,6 +28,9 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
     if isinstance(detail, dict):
         errors = []
         for key, value in detail.items():
+            if isinstance(key, int):  # an item of a list field
+                errors.extend(_flatten(value, f"{prefix}[{key}]"))
+                continue
             field = key if key != "non_field_errors" else ""
             errors.extend(_flatten(value, f"{prefix}.{field}" if prefix and field else (field or prefix)))
         return errors

@@ -49,6 +49,15 @@ def handles(*event_classes: type[Event]) -> Callable[[Handler], Handler]:
     return register
 
 
+def register(subscription: Subscription) -> None:
+    """Add a subscription directly (tests and tools; modules use :func:`handles`)."""
+    _subscriptions[subscription.name] = subscription
+
+
+def unregister(name: str) -> None:
+    _subscriptions.pop(name, None)
+
+
 def subscriptions(modules: tuple[str, ...] | None = None) -> list[Subscription]:
     return [s for s in _subscriptions.values() if modules is None or s.module in modules]
 

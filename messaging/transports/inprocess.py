@@ -24,14 +24,15 @@ logger = logging.getLogger(__name__)
 class InProcessTransport:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._requested = False
+        self._pending: set[str] = set()
 
     def wake(self, alias: str) -> None:
-        self.drain()
+        self.drain({alias})
 
     def on_process_start(self) -> None:
+        served = {topology.alias_for_module(module) for module in settings.SERVED_MODULES}
         try:
-            delivered = self.drain()
+            delivered = self.drain(served)
         except DatabaseError as error:  # not migrated yet: nothing can be pending
             logger.warning("outbox not relayed at start: %s", error)
             return
@@ -41,39 +42,32 @@ class InProcessTransport:
     def dead_lettered(self, envelope, subscription, dead_letter) -> None:
         """The dead-letter row is the whole record in one process."""
 
-    def drain(self) -> int:
-        """Relay until every served outbox is empty.
+    def drain(self, aliases: set[str]) -> int:
+        """Relay the outboxes of ``aliases`` until they are empty.
 
         One thread relays at a time; a wake that arrives meanwhile (another thread's
         commit, or a handler's own event) is noted and picked up by the relaying thread
         before it lets go, so no wake is lost and nothing recurses.
         """
         relayed = 0
-        while True:
-            self._requested = True
+        self._pending |= aliases
+        while self._pending:
             if not self._lock.acquire(blocking=False):
                 return relayed
             try:
-                while self._requested:
-                    self._requested = False
-                    while batch := self._relay_batch():
+                while self._pending:
+                    alias = self._pending.pop()
+                    while batch := self._relay_batch(alias):
                         relayed += batch
             finally:
                 self._lock.release()
-            if not self._requested:
-                return relayed
+        return relayed
 
-    def _relay_batch(self) -> int:
+    def _relay_batch(self, alias: str) -> int:
         modules = settings.SERVED_MODULES
         batch_size = settings.MESSAGING["RELAY_BATCH_SIZE"]
-        relayed = 0
-        for module in modules:
-            alias = topology.alias_for_module(module)
-            pending = list(
-                OutboxMessage.objects.using(alias).filter(published_at__isnull=True).order_by("id")[:batch_size]
-            )
-            for message in pending:
-                dispatch(message.to_envelope(), modules)
-                OutboxMessage.objects.using(alias).filter(pk=message.pk).update(published_at=timezone.now())
-                relayed += 1
-        return relayed
+        pending = list(OutboxMessage.objects.using(alias).filter(published_at__isnull=True).order_by("id")[:batch_size])
+        for message in pending:
+            dispatch(message.to_envelope(), modules)
+            OutboxMessage.objects.using(alias).filter(pk=message.pk).update(published_at=timezone.now())
+        return len(pending)

@@ -1,0 +1,80 @@
+"""A misconfigured process fails at start with one sentence that says what to set."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_django(tmp_path, **env):
+    environment = {
+        key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL") and key != "SERVICE"
+    }
+    environment.update({"QUIRE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_embedded_default_needs_no_variables(tmp_path):
+    result = start_django(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "sentence"),
+    [
+        ({"SERVICE": "billing"}, "SERVICE='billing' is not a module of Quire: set SERVICE to 'all' or one of"),
+        ({"SERVICE": "catalog"}, "set EVENT_TRANSPORT=kafka (and KAFKA_BOOTSTRAP_SERVERS), or use SERVICE=all."),
+        ({"EVENT_TRANSPORT": "carrier-pigeon"}, "EVENT_TRANSPORT='carrier-pigeon' is unknown"),
+        ({"EVENT_TRANSPORT": "kafka"}, "EVENT_TRANSPORT=kafka needs a broker: set KAFKA_BOOTSTRAP_SERVERS"),
+        (
+            {"CATALOG_DATABASE_URL": "mysql-ish:nonsense"},
+            "CATALOG_DATABASE_URL='mysql-ish:nonsense' is not a database URL",
+        ),
+        (
+            {"ORDERS_DATABASE_URL": "postgres://user@/"},
+            "ORDERS_DATABASE_URL='postgres://user@/' lacks a host or a database name",
+        ),
+        ({"DEBUG": "false"}, "SECRET_KEY is empty: set SECRET_KEY"),
+    ],
+)
+def test_misconfiguration_fails_at_start_saying_what_to_set(tmp_path, env, sentence):
+    result = start_django(tmp_path, **env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert sentence in result.stderr
+
+
+def test_a_service_without_the_private_key_runs_with_the_public_key_only(tmp_path):
+    from config.keys import generate_key_pair
+
+    _, public = generate_key_pair()
+    (tmp_path / "public.pem").write_text(public)
+    result = start_django(
+        tmp_path / "var",
+        SERVICE="catalog",
+        EVENT_TRANSPORT="kafka",
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
+        DEBUG="false",
+        SECRET_KEY="x" * 50,
+        JWT_PUBLIC_KEY_FILE=str(tmp_path / "public.pem"),
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_without_keys_says_which_to_set(tmp_path):
+    result = start_django(tmp_path, DEBUG="false", SECRET_KEY="x" * 50)
+    assert result.returncode != 0
+    assert "No JWT signing keys: set JWT_PRIVATE_KEY_FILE and JWT_PUBLIC_KEY_FILE" in result.stderr

@@ -1,0 +1,1 @@
+from tests.messaging.probes import probe_handler  # noqa: F401  (fixture)

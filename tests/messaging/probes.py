@@ -1,0 +1,51 @@
+"""A probe event and a controllable handler, to test the kernel without any module's code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.db import transaction
+
+from messaging import Event, publish
+from messaging.registry import Subscription, register, unregister
+
+
+class ProbeHappened(Event):
+    event_type = "catalog.ProbeHappened"
+    event_version = 1
+    aggregate_field = "probe_id"
+
+    probe_id: int
+    note: str = ""
+
+
+@dataclass
+class ProbeHandler:
+    """Records what it received; fails the first ``failures`` calls."""
+
+    failures: int = 0
+    received: list[ProbeHappened] = field(default_factory=list)
+    calls: int = 0
+
+    def __call__(self, event: ProbeHappened) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError(f"probe failure {self.calls}")
+        self.received.append(event)
+
+
+PROBE_HANDLER_NAME = "orders.handlers.probe"
+
+
+@pytest.fixture
+def probe_handler():
+    handler = ProbeHandler()
+    register(Subscription("orders", PROBE_HANDLER_NAME, ProbeHappened, handler))
+    yield handler
+    unregister(PROBE_HANDLER_NAME)
+
+
+def publish_probe(probe_id: int, note: str = "") -> None:
+    with transaction.atomic(using="catalog"):
+        publish(ProbeHappened(probe_id=probe_id, note=note))
