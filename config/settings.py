@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "config.apps.ConfigConfig",
     "messaging",
     *(f"{module}.apps.{module.capitalize()}Config" for module in SERVED_MODULES),
 ]
@@ -60,6 +61,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+if SERVICE != topology.ALL:
+    # Services share one host name behind the gateway: separate cookies keep their admin sessions apart.
+    SESSION_COOKIE_NAME = f"quire_{SERVICE}_sessionid"
+    CSRF_COOKIE_NAME = f"quire_{SERVICE}_csrftoken"
 WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {

@@ -50,7 +50,11 @@ def api_root(request, format=None):
     )
 
 
-urlpatterns = [path("admin/", admin.site.urls), path("api/", api_root, name="api-root")]
+# One admin per process. A service mounts its admin under /admin/<module>/ so that a gateway
+# can route every service's admin by prefix, as it routes /api/<module>/.
+ADMIN_PREFIX = "admin/" if settings.SERVICE == "all" else f"admin/{settings.SERVICE}/"
+admin.site.site_header = "Quire administration" + ("" if settings.SERVICE == "all" else f" — {settings.SERVICE}")
+urlpatterns = [path(ADMIN_PREFIX, admin.site.urls), path("api/", api_root, name="api-root")]
 for _module in settings.SERVED_MODULES:
     urlpatterns += module_docs(_module) + module_urlpatterns(_module)
 urlpatterns += [path("api-auth/", include("rest_framework.urls")), re_path(r"^api/", api_not_found)]
