@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def problem_exception_handler(exc, context):
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or exc.messages)
+        # Keep each message's code (e.g. "unique"), as DRF does for its own validation errors.
+        exc = exceptions.ValidationError(as_serializer_error(exc))
 
     if not isinstance(exc, exceptions.APIException):
         # Never a stack trace or an HTML page from the API, DEBUG or not.

@@ -1,0 +1,95 @@
+"""Request and response shapes of the accounts API. Inputs name only the fields a customer may set."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import Address, Customer
+
+PASSWORD_MAX_LENGTH = 1024  # long passphrases yes, megabyte "passwords" that keep a hasher busy no
+
+
+def password_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        style={"input_type": "password"},
+        **kwargs,
+    )
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "email", "name", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = password_field()
+    name = serializers.CharField(max_length=150)
+
+
+class CustomerUpdateSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254, required=False)
+    name = serializers.CharField(max_length=150, required=False)
+
+
+class SignInSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = password_field()
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = password_field()
+    new_password = password_field()
+
+
+class AccessTokenSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>` to every module.")
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+
+
+class TokenPairSerializer(AccessTokenSerializer):
+    refresh = serializers.CharField(help_text="Trade for a new access token at /api/accounts/token/refresh/.")
+
+
+class RegistrationSerializer(serializers.Serializer):
+    customer = CustomerSerializer()
+    tokens = TokenPairSerializer()
+
+
+class AddressSerializer(serializers.ModelSerializer):
+    OPTIONAL_TEXT_FIELDS = ("label", "line2", "region", "phone")
+
+    class Meta:
+        model = Address
+        fields = [
+            "id",
+            "label",
+            "recipient",
+            "line1",
+            "line2",
+            "city",
+            "region",
+            "postal_code",
+            "country",
+            "phone",
+            "is_default",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def to_internal_value(self, data):
+        # Accept "gb" as well as "GB": the code is what matters, not its case.
+        if isinstance(data, dict) and isinstance(data.get("country"), str):
+            data = {**data, "country": data["country"].strip().upper()}
+        return super().to_internal_value(data)

@@ -1,0 +1,179 @@
+"""The accounts API: thin views over services and selectors."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import APIView
+
+from accounts import selectors, services, tokens
+from accounts.api.serializers import (
+    AccessTokenSerializer,
+    AddressSerializer,
+    CustomerSerializer,
+    CustomerUpdateSerializer,
+    PasswordChangeSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    RegistrationSerializer,
+    SignInSerializer,
+    TokenPairSerializer,
+)
+from accounts.models import Address, Customer
+from config.auth import IsCustomer, customer_id_of
+
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
+
+class AccountsView(APIView):
+    def handle_exception(self, exc):
+        # Services raise Django's ValidationError; keep its field names and codes in the problem details.
+        if isinstance(exc, DjangoValidationError):
+            exc = ValidationError(as_serializer_error(exc))
+        return super().handle_exception(exc)
+
+
+class PublicView(AccountsView):
+    """Reached without a token; a stale Authorization header must not block signing in."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request):
+        # A refused sign-in is 401 with a challenge, not DRF's fallback 403.
+        return BEARER_CHALLENGE
+
+
+class CustomerView(AccountsView):
+    permission_classes = [IsCustomer]
+
+    def signed_in_customer(self) -> Customer:
+        customer = selectors.customer_get(customer_id=customer_id_of(self.request))
+        if customer is None or not customer.is_active:
+            raise AuthenticationFailed("This customer account no longer exists or is deactivated.")
+        return customer
+
+
+class RegisterView(PublicView):
+    @extend_schema(request=RegisterSerializer, responses={201: RegistrationSerializer}, summary="Register")
+    def post(self, request):
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_register(**serializer.validated_data)
+        body = {"customer": CustomerSerializer(customer).data, "tokens": tokens.token_pair_for(customer)}
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": "/api/accounts/me/"})
+
+
+class TokenObtainView(PublicView):
+    @extend_schema(request=SignInSerializer, responses={200: TokenPairSerializer}, summary="Sign in")
+    def post(self, request):
+        serializer = SignInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_authenticate(**serializer.validated_data)
+        if customer is None:
+            raise AuthenticationFailed("No active customer with this email and password.", code="bad_credentials")
+        return Response(tokens.token_pair_for(customer))
+
+
+class TokenRefreshView(PublicView):
+    @extend_schema(request=RefreshSerializer, responses={200: AccessTokenSerializer}, summary="Refresh access token")
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            _, access = tokens.access_token_refresh(refresh=serializer.validated_data["refresh"])
+        except tokens.TokenRefused as error:
+            raise AuthenticationFailed(str(error), code="token_not_valid") from error
+        return Response(
+            {"access": str(access), "token_type": "Bearer", "expires_in": tokens.access_token_lifetime_seconds()}
+        )
+
+
+class MeView(CustomerView):
+    @extend_schema(responses={200: CustomerSerializer}, summary="My profile")
+    def get(self, request):
+        return Response(CustomerSerializer(self.signed_in_customer()).data)
+
+    @extend_schema(request=CustomerUpdateSerializer, responses={200: CustomerSerializer}, summary="Change my profile")
+    def patch(self, request):
+        serializer = CustomerUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_update(customer=self.signed_in_customer(), **serializer.validated_data)
+        return Response(CustomerSerializer(customer).data)
+
+
+class PasswordChangeView(CustomerView):
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={200: TokenPairSerializer},
+        summary="Change my password",
+        description="Older refresh tokens stop working; the response carries a fresh pair for this session.",
+    )
+    def post(self, request):
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_password_change(customer=self.signed_in_customer(), **serializer.validated_data)
+        return Response(tokens.token_pair_for(customer))
+
+
+class AddressListView(CustomerView, GenericAPIView):
+    serializer_class = AddressSerializer
+    queryset = Address.objects.none()  # for the schema only: addresses are read through selectors
+
+    @extend_schema(responses={200: AddressSerializer(many=True)}, summary="My addresses")
+    def get(self, request):
+        addresses = selectors.address_list(customer_id=self.signed_in_customer().id)
+        page = self.paginate_queryset(addresses)
+        return self.get_paginated_response(AddressSerializer(page, many=True).data)
+
+    @extend_schema(request=AddressSerializer, responses={201: AddressSerializer}, summary="Add an address")
+    def post(self, request):
+        serializer = AddressSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        address = services.address_create(customer_id=self.signed_in_customer().id, data=serializer.validated_data)
+        return Response(AddressSerializer(address).data, status=status.HTTP_201_CREATED)
+
+
+class AddressDetailView(CustomerView, GenericAPIView):
+    serializer_class = AddressSerializer
+    queryset = Address.objects.none()  # for the schema only: addresses are read through selectors
+
+    def owned_address(self, address_id):
+        address = selectors.address_get(customer_id=self.signed_in_customer().id, address_id=address_id)
+        if address is None:
+            raise NotFound("You have no address with this id.")
+        return address
+
+    @extend_schema(responses={200: AddressSerializer}, summary="One of my addresses")
+    def get(self, request, address_id):
+        return Response(AddressSerializer(self.owned_address(address_id)).data)
+
+    def _update(self, request, address_id, *, partial: bool):
+        address = self.owned_address(address_id)
+        serializer = AddressSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not partial:
+            # A replacement clears the optional lines it leaves out; the default mark stays unless given.
+            data = {**dict.fromkeys(AddressSerializer.OPTIONAL_TEXT_FIELDS, ""), **data}
+        address = services.address_update(address=address, data=data)
+        return Response(AddressSerializer(address).data)
+
+    @extend_schema(request=AddressSerializer, responses={200: AddressSerializer}, summary="Replace an address")
+    def put(self, request, address_id):
+        return self._update(request, address_id, partial=False)
+
+    @extend_schema(request=AddressSerializer, responses={200: AddressSerializer}, summary="Change an address")
+    def patch(self, request, address_id):
+        return self._update(request, address_id, partial=True)
+
+    @extend_schema(responses={204: None}, summary="Delete an address")
+    def delete(self, request, address_id):
+        services.address_delete(address=self.owned_address(address_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

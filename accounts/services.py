@@ -1,0 +1,228 @@
+"""Write use-cases of accounts. Each runs in one transaction on the accounts database and records its events there."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.contracts import CustomerRegistered, CustomerUpdated
+from accounts.models import Address, Customer, normalize_email
+from accounts.selectors import customer_email_taken, customer_get_by_email
+from messaging import publish
+
+DB = "accounts"
+
+EMAIL_TAKEN = "A customer with this email already exists."
+ADDRESS_FIELDS = frozenset(
+    {"label", "recipient", "line1", "line2", "city", "region", "postal_code", "country", "phone", "is_default"}
+)
+
+
+def _password_errors(password: str, *, customer: Customer) -> list[ValidationError]:
+    try:
+        validate_password(password, user=customer)
+    except ValidationError as error:
+        return error.error_list
+    return []
+
+
+def _save_unique_email(customer: Customer, **save_kwargs: Any) -> None:
+    """Save, turning the race where two requests claim one email into the same field error as the check."""
+    try:
+        with transaction.atomic(using=DB):
+            customer.save(using=DB, **save_kwargs)
+    except IntegrityError as error:
+        if customer_email_taken(email=customer.email, exclude_id=customer.id):
+            raise ValidationError({"email": ValidationError(EMAIL_TAKEN, code="unique")}) from error
+        raise
+
+
+def _registered(customer: Customer) -> CustomerRegistered:
+    return CustomerRegistered(customer_id=customer.id, email=customer.email, name=customer.name)
+
+
+def _updated(customer: Customer) -> CustomerUpdated:
+    return CustomerUpdated(customer_id=customer.id, email=customer.email, name=customer.name)
+
+
+def customer_register(*, email: str, password: str, name: str) -> Customer:
+    """Create a customer account and publish ``accounts.CustomerRegistered``.
+
+    Raises ``ValidationError`` naming ``email`` (already registered, in any letter case)
+    and/or ``password`` (refused by ``AUTH_PASSWORD_VALIDATORS``), all at once.
+    """
+    customer = Customer(email=normalize_email(email), name=name.strip())
+    errors: dict[str, list[ValidationError]] = {}
+    if customer_email_taken(email=customer.email):
+        errors["email"] = [ValidationError(EMAIL_TAKEN, code="unique")]
+    if password_errors := _password_errors(password, customer=customer):
+        errors["password"] = password_errors
+    if errors:
+        raise ValidationError(errors)
+    # Hashing is deliberately slow: do it before the transaction opens.
+    customer.set_password(password)
+    with transaction.atomic(using=DB):
+        _save_unique_email(customer, force_insert=True)
+        publish(_registered(customer))
+    return customer
+
+
+def customer_authenticate(*, email: str, password: str) -> Customer | None:
+    """The active customer with these credentials, or None (never saying which part was wrong)."""
+    customer = customer_get_by_email(email=email)
+    if customer is None:
+        # Spend the hashing time anyway, so response times do not tell which emails are registered.
+        make_password(password)
+        return None
+
+    def upgrade_hash(raw_password: str) -> None:
+        with transaction.atomic(using=DB):
+            Customer.objects.using(DB).filter(id=customer.id).update(password_hash=make_password(raw_password))
+
+    if not customer.check_password(password, on_upgrade=upgrade_hash) or not customer.is_active:
+        return None
+    return customer
+
+
+def customer_update(*, customer: Customer, email: str | None = None, name: str | None = None) -> Customer:
+    """Change a customer's email and/or name; publishes ``accounts.CustomerUpdated`` if anything changed."""
+    changes: dict[str, str] = {}
+    if email is not None and normalize_email(email) != customer.email:
+        changes["email"] = normalize_email(email)
+    if name is not None and name.strip() != customer.name:
+        changes["name"] = name.strip()
+    if not changes:
+        return customer
+    with transaction.atomic(using=DB):
+        if "email" in changes and customer_email_taken(email=changes["email"], exclude_id=customer.id):
+            raise ValidationError({"email": ValidationError(EMAIL_TAKEN, code="unique")})
+        for field, value in changes.items():
+            setattr(customer, field, value)
+        _save_unique_email(customer, update_fields=[*changes, "updated_at"])
+        publish(_updated(customer))
+    return customer
+
+
+def customer_password_change(*, customer: Customer, old_password: str, new_password: str) -> Customer:
+    """Replace the password after checking the current one.
+
+    Refresh tokens issued before the change stop working (they carry a fingerprint of
+    the password hash); access tokens run out on their own within minutes.
+    """
+    errors: dict[str, list[ValidationError]] = {}
+    if not customer.check_password(old_password):
+        errors["old_password"] = [ValidationError("The current password is not correct.", code="password_incorrect")]
+    if password_errors := _password_errors(new_password, customer=customer):
+        errors["new_password"] = password_errors
+    if errors:
+        raise ValidationError(errors)
+    customer.set_password(new_password)
+    with transaction.atomic(using=DB):
+        customer.save(using=DB, update_fields=["password_hash", "updated_at"])
+    return customer
+
+
+def customer_save_by_operator(*, customer: Customer, password: str | None = None) -> Customer:
+    """Save a customer edited by staff in the admin, publishing the same events as the API would.
+
+    A new customer needs a password; for an existing one, ``password`` (if given) replaces it.
+    """
+    customer.email = normalize_email(customer.email)
+    customer.name = customer.name.strip()
+    if password:
+        customer.set_password(password)
+    elif customer._state.adding:
+        raise ValidationError({"password": ValidationError("A new customer needs a password.", code="required")})
+    with transaction.atomic(using=DB):
+        if customer._state.adding:
+            _save_unique_email(customer, force_insert=True)
+            publish(_registered(customer))
+            return customer
+        before = Customer.objects.using(DB).filter(id=customer.id).values("email", "name").first()
+        _save_unique_email(customer)
+        if before is not None and (before["email"], before["name"]) != (customer.email, customer.name):
+            publish(_updated(customer))
+    return customer
+
+
+def customer_set_active(*, customer_ids: list[uuid.UUID], is_active: bool) -> int:
+    """Activate or deactivate customers in bulk (an operator's action); returns how many changed.
+
+    A deactivated customer can no longer sign in or refresh; access tokens already
+    issued expire on their own within ``ACCESS_TOKEN_LIFETIME``.
+    """
+    with transaction.atomic(using=DB):
+        return (
+            Customer.objects.using(DB)
+            .filter(id__in=customer_ids)
+            .exclude(is_active=is_active)
+            .update(is_active=is_active, updated_at=timezone.now())
+        )
+
+
+def _address_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(data) - ADDRESS_FIELDS
+    if unknown:
+        raise TypeError(f"not address fields: {', '.join(sorted(unknown))}")
+    cleaned = dict(data)
+    if "country" in cleaned:
+        cleaned["country"] = cleaned["country"].strip().upper()
+    return cleaned
+
+
+def _lock_customer(customer_id: uuid.UUID) -> Customer:
+    # One writer per customer's address book at a time keeps "exactly one default" true.
+    return Customer.objects.using(DB).select_for_update().get(id=customer_id)
+
+
+def _clear_default(customer_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> None:
+    Address.objects.using(DB).filter(customer_id=customer_id, is_default=True).exclude(id=keep).update(is_default=False)
+
+
+def address_create(*, customer_id: uuid.UUID, data: Mapping[str, Any]) -> Address:
+    """Add an address to a customer's book. The first address, or one marked ``is_default``, becomes the default."""
+    address = Address(customer_id=customer_id, **_address_data(data))
+    with transaction.atomic(using=DB):
+        _lock_customer(customer_id)
+        first = not Address.objects.using(DB).filter(customer_id=customer_id).exists()
+        if address.is_default or first:
+            _clear_default(customer_id)
+            address.is_default = True
+        address.full_clean(exclude=["customer"])
+        address.save(using=DB, force_insert=True)
+    return address
+
+
+def address_update(*, address: Address, data: Mapping[str, Any]) -> Address:
+    """Change some fields of an address; marking it ``is_default`` takes the mark from the previous default."""
+    changes = _address_data(data)
+    with transaction.atomic(using=DB):
+        _lock_customer(address.customer_id)
+        if changes.get("is_default"):
+            _clear_default(address.customer_id, keep=address.id)
+        for field, value in changes.items():
+            setattr(address, field, value)
+        address.full_clean(exclude=["customer"])
+        address.save(using=DB)
+    return address
+
+
+def address_delete(*, address: Address) -> None:
+    """Remove an address; if it was the default, the most recent remaining one takes over."""
+    with transaction.atomic(using=DB):
+        _lock_customer(address.customer_id)
+        was_default = address.is_default
+        customer_id = address.customer_id
+        address.delete(using=DB)
+        if was_default:
+            successor = Address.objects.using(DB).filter(customer_id=customer_id).order_by("-created_at").first()
+            if successor is not None:
+                successor.is_default = True
+                successor.save(using=DB, update_fields=["is_default", "updated_at"])
