@@ -33,8 +33,13 @@ def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
         raise ImproperlyConfigured(f"{variable}={url!r} cannot be parsed ({error}): set it like {example}.") from error
     if parts.scheme == "sqlite":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-        # A busy timeout lets the in-process relay and request threads share a file.
-        config.setdefault("OPTIONS", {}).setdefault("timeout", 20)
+        options = config.setdefault("OPTIONS", {})
+        # A busy timeout and IMMEDIATE transactions let request threads and the in-process relay
+        # share a file without "database is locked" upgrades; WAL with synchronous=NORMAL keeps
+        # a commit from costing an fsync (a crash may lose the last commits, never corrupt).
+        options.setdefault("timeout", 20)
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     config.setdefault("ATOMIC_REQUESTS", False)
     if alias != "default":
         # Module databases never depend on contrib's: a test may declare only its module's.

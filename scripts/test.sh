@@ -6,10 +6,45 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 
+# pytest exits 5 when a stage selects no test (e.g. a marker nobody uses yet): not a failure.
+run_pytest() {
+    local status=0
+    pytest -p no:cacheprovider -q "$@" || status=$?
+    if [[ $status -eq 5 ]]; then echo "(no tests in this stage)"; return 0; fi
+    return "$status"
+}
+
 echo "== ruff"
 ruff check .
 echo "== lint-imports"
 lint-imports
 
 echo "== unit and integration tests (one process, SQLite)"
-pytest -p no:cacheprovider -m "not postgres and not kafka and not e2e" -q
+run_pytest -n 2 -m "not postgres and not kafka and not e2e"
+
+# --- real servers ----------------------------------------------------------------------------
+# Started once for the run (idempotent: a server already running, or given by the caller through
+# the *DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS variables, is used as it is). What this run started,
+# it stops at the end.
+echo "== starting PostgreSQL and Kafka"
+stop_after=()
+scripts/dev/postgres.sh status >/dev/null 2>&1 || stop_after+=(postgres)
+scripts/dev/kafka.sh status >/dev/null 2>&1 || stop_after+=(kafka)
+cleanup() {
+    for server in "${stop_after[@]}"; do scripts/dev/"$server".sh stop >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+scripts/dev/postgres.sh start
+scripts/dev/kafka.sh start
+eval "$(scripts/dev/postgres.sh env)"
+eval "$(scripts/dev/kafka.sh env)"
+
+echo "== integration tests on PostgreSQL and Kafka"
+run_pytest -m "(postgres or kafka) and not e2e"
+
+# ---------------------------------------------------------------------------------------------
+# End-to-end stage (tests/e2e): the same HTTP flows against (a) one `run_service` process on
+# SQLite with in-process events and (b) the four services on PostgreSQL and Kafka behind the
+# nginx gateway (scripts/services.sh on free ports, fresh databases, its own topic prefix).
+echo "== end-to-end (one process; services on PostgreSQL + Kafka behind nginx)"
+run_pytest -m e2e tests/e2e

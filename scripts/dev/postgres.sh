@@ -268,7 +268,8 @@ cmd_start() {
     local t0=$SECONDS
     # pg_ctl -w polls the postmaster itself (and notices at once if it dies during startup);
     # -t bounds that wait. Then pg_isready confirms the TCP listener within the same deadline.
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$START_TIMEOUT" start >/dev/null \
+    # 9>&-: the server must not inherit the lock fd, or it would hold the lock for its lifetime.
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$START_TIMEOUT" start >/dev/null 9>&- \
         || { tail -n 40 "$PG_LOG" >&2 || true; die "pg_ctl start failed (log: $PG_LOG)"; }
     wait_ready $((t0 + START_TIMEOUT))
     ensure_role_and_dbs

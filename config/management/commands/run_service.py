@@ -1,0 +1,208 @@
+"""``run_service``: one command starts a whole Quire service and supervises its processes.
+
+A service is what one deployment unit of Quire runs for the modules it serves
+(``SERVICE``): the web server (gunicorn), and with ``EVENT_TRANSPORT=kafka`` the
+outbox relay (``run_relay``) and, if the service handles other modules' events, the
+consumer (``run_consumer``). With the in-process transport the web process relays and
+handles its own events, so only gunicorn runs.
+
+Supervision policy: a child that exits while the service runs is logged and restarted
+after a backoff (1 s, 2 s, 4 s ... at most 30 s). A child that keeps dying (more than
+``--max-restarts`` times within ``RESTART_WINDOW_SECONDS``) makes the whole service stop
+its other children and exit non-zero, so that the process manager above it (systemd,
+Kubernetes, ``scripts/services.sh``) sees a failed service rather than a half-working one.
+``--max-restarts 0`` fails fast on the first death.
+
+SIGTERM and SIGINT are forwarded to every child as SIGTERM (gunicorn then finishes its
+requests, the relay and the consumer finish their batch); children still alive after
+``--stop-timeout`` seconds are killed. Children also get SIGTERM if this supervisor dies
+without cleaning up (Linux parent-death signal), so no orphan keeps a port or a
+consumer-group membership.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from messaging.registry import subscriptions
+
+RESTART_WINDOW_SECONDS = 300.0
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+POLL_SECONDS = 0.2
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the supervisor's own signal forwarding still applies
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    deaths: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.restart_at = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class Command(BaseCommand):
+    help = (
+        "Start this process's whole service: gunicorn on 127.0.0.1:PORT, plus with EVENT_TRANSPORT=kafka "
+        "the outbox relay (run_relay) and, if the served modules handle events, the consumer (run_consumer). "
+        "Supervises them: a child that dies is restarted with backoff; one that keeps dying stops the service "
+        "with a non-zero exit. SIGTERM/SIGINT stop every child gracefully."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help="Address gunicorn binds (default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8000, help="Port gunicorn binds (default 8000).")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="gunicorn worker processes (default: 1 with the in-process transport, whose web process "
+            "relays its own outbox, 2 with Kafka).",
+        )
+        parser.add_argument("--threads", type=int, default=4, help="Threads per gunicorn worker (default 4).")
+        parser.add_argument("--no-relay", action="store_true", help="Do not start run_relay (Kafka only).")
+        parser.add_argument("--no-consumer", action="store_true", help="Do not start run_consumer (Kafka only).")
+        parser.add_argument(
+            "--migrate", action="store_true", help="Run `migrate` on every database of this process first."
+        )
+        parser.add_argument(
+            "--max-restarts",
+            type=int,
+            default=5,
+            help=f"Restarts of one child allowed within {RESTART_WINDOW_SECONDS:.0f}s before the service gives "
+            "up and exits non-zero (default 5; 0 = fail fast).",
+        )
+        parser.add_argument(
+            "--stop-timeout",
+            type=float,
+            default=25.0,
+            help="Seconds children get to stop after SIGTERM before they are killed (default 25).",
+        )
+
+    def handle(self, *args, **options):
+        if options["migrate"]:
+            call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
+        self.stop_timeout = options["stop_timeout"]
+        self.max_restarts = options["max_restarts"]
+        self.children = self.build_children(options)
+        self.stopping: int | None = None  # the signal that asked us to stop
+        previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for child in self.children:
+                child.start()
+                self.log(f"started {child.name} (pid {child.pid}): {' '.join(child.argv[1:])}")
+            failed = self.supervise()
+        finally:
+            self.stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if failed:
+            raise CommandError(f"{failed} kept dying; the service stopped.", returncode=1)
+        self.log("stopped")
+
+    def build_children(self, options) -> list[Child]:
+        python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
+        kafka = settings.EVENT_TRANSPORT == "kafka"
+        workers = options["workers"] or (2 if kafka else 1)
+        if workers < 1 or options["threads"] < 1:
+            raise CommandError("--workers and --threads must be at least 1.")
+        web = [
+            python,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            f"--bind={options['host']}:{options['port']}",
+            f"--workers={workers}",
+            f"--threads={options['threads']}",
+            "--worker-class=gthread",
+            f"--graceful-timeout={max(1, int(self.stop_timeout) - 5)}",
+            "--timeout=60",
+            "--access-logfile=-",
+            "--error-logfile=-",
+            f"--name=quire-{settings.SERVICE}",
+            f"--chdir={settings.BASE_DIR}",
+            # Several services run side by side on one host; a shared ~/.gunicorn socket would clash.
+            "--no-control-socket",
+        ]
+        children = [Child("web", web)]
+        if kafka and not options["no_relay"]:
+            children.append(Child("relay", [python, manage, "run_relay"]))
+        if kafka and not options["no_consumer"] and subscriptions(settings.SERVED_MODULES):
+            children.append(Child("consumer", [python, manage, "run_consumer"]))
+        return children
+
+    def on_signal(self, signum, frame) -> None:
+        if self.stopping is None:
+            self.log(f"got {signal.Signals(signum).name}: stopping")
+        self.stopping = signum
+
+    def supervise(self) -> str | None:
+        """Watch the children until asked to stop; the name of a child that kept dying, else None."""
+        while self.stopping is None:
+            now = time.monotonic()
+            for child in self.children:
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        child.start()
+                        self.log(f"restarted {child.name} (pid {child.pid})")
+                    continue
+                code = child.process.poll()
+                if code is None:
+                    continue
+                child.deaths.append(now)
+                while child.deaths and now - child.deaths[0] > RESTART_WINDOW_SECONDS:
+                    child.deaths.popleft()
+                if len(child.deaths) > self.max_restarts:
+                    self.log(f"{child.name} exited with {code}, {len(child.deaths)} time(s) recently: giving up")
+                    return child.name
+                delay = min(BACKOFF_FIRST_SECONDS * 2 ** (len(child.deaths) - 1), BACKOFF_MAX_SECONDS)
+                self.log(f"{child.name} exited with {code}: restarting in {delay:.0f}s")
+                child.restart_at = now + delay
+            time.sleep(POLL_SECONDS)
+        return None
+
+    def stop_all(self) -> None:
+        running = [child for child in self.children if child.running()]
+        for child in running:
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.log(f"{child.name} (pid {child.pid}) did not stop within {self.stop_timeout:.0f}s: killing it")
+                child.process.kill()
+                child.process.wait()
+
+    def log(self, message: str) -> None:
+        self.stderr.write(f"run_service[{settings.SERVICE}] {message}")
+        self.stderr.flush()
