@@ -1,0 +1,606 @@
+"""orders' write use-cases. Each runs in one transaction on the ``orders`` database and
+records its events there, so an event is stored if and only if its change is.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging import publish
+from orders import contracts, payments
+from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, IllegalTransition
+from orders.models import (
+    MAX_LINE_QUANTITY,
+    Cart,
+    CartItem,
+    IdempotencyRecord,
+    Order,
+    OrderLine,
+    PaymentAttempt,
+    Product,
+)
+
+logger = logging.getLogger(__name__)
+
+ALIAS = "orders"
+MAX_ORDER_LINES = 100
+#: A completed idempotency record is remembered this long; afterwards its key may be reused.
+IDEMPOTENCY_TTL = timedelta(hours=24)
+#: An in-progress record older than this was left by a request that died; another may take it over.
+IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=60)
+
+State = Order.State
+
+
+# --- the product copy (fed by catalog's events) -------------------------------------
+
+
+def _product_for_update(book_id: int) -> Product:
+    product, _ = Product.objects.select_for_update().get_or_create(book_id=book_id)
+    return product
+
+
+def product_state_apply(
+    *,
+    book_id: int,
+    title: str,
+    price: Decimal,
+    currency: str,
+    active: bool,
+    available: int,
+    as_of: datetime,
+) -> Product:
+    """Apply a book's public state (from catalog.BookPublished/BookUpdated) as of ``as_of``.
+
+    An event older than what was already applied changes nothing; stock carried by the
+    book event is applied only if newer than the last StockChanged.
+    """
+    with transaction.atomic(using=ALIAS):
+        product = _product_for_update(book_id)
+        if product.state_as_of is None or as_of >= product.state_as_of:
+            product.title = title[:500]
+            product.price = price
+            product.currency = currency.upper()
+            product.active = active
+            product.withdrawn = False
+            product.state_as_of = as_of
+        if product.stock_as_of is None or as_of >= product.stock_as_of:
+            product.available = available
+            product.stock_as_of = as_of
+        product.save()
+    return product
+
+
+def product_withdraw(*, book_id: int, as_of: datetime) -> Product:
+    """Mark a book withdrawn (catalog.BookWithdrawn), unless a newer state was applied since."""
+    with transaction.atomic(using=ALIAS):
+        product = _product_for_update(book_id)
+        if product.state_as_of is None or as_of >= product.state_as_of:
+            product.withdrawn = True
+            product.active = False
+            product.state_as_of = as_of
+            product.save()
+    return product
+
+
+def product_stock_apply(*, book_id: int, available: int, as_of: datetime) -> Product:
+    """Apply a stock level (catalog.StockChanged); creates a partial product if the book is unknown yet."""
+    with transaction.atomic(using=ALIAS):
+        product = _product_for_update(book_id)
+        if product.stock_as_of is None or as_of >= product.stock_as_of:
+            product.available = available
+            product.stock_as_of = as_of
+            product.save()
+    return product
+
+
+def _product_for_sale(book_id: int, *, field: str) -> Product:
+    product = Product.objects.filter(book_id=book_id).first()
+    if product is None or not product.is_known:
+        raise ValidationError({field: f"No book {book_id} is for sale."}, code="unknown_book")
+    if not product.for_sale:
+        raise ValidationError({field: f"'{product.title}' (book {book_id}) is no longer sold."}, code="not_for_sale")
+    return product
+
+
+def _check_quantity(quantity: int, *, field: str) -> None:
+    if not 1 <= quantity <= MAX_LINE_QUANTITY:
+        raise ValidationError({field: f"Quantity must be between 1 and {MAX_LINE_QUANTITY}."}, code="quantity")
+
+
+# --- cart ------------------------------------------------------------------------------
+
+
+def _cart_for_update(customer_id: uuid.UUID) -> Cart:
+    cart, _ = Cart.objects.get_or_create(customer_id=customer_id)
+    # Lock the cart row so that two concurrent changes of one cart apply one after the other.
+    return Cart.objects.select_for_update().get(pk=cart.pk)
+
+
+def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) -> tuple[CartItem, bool]:
+    """Put ``quantity`` copies of a book for sale into the customer's cart (adding to any already there).
+
+    Returns the item and whether it is new in the cart.
+    """
+    _check_quantity(quantity, field="quantity")
+    with transaction.atomic(using=ALIAS):
+        _product_for_sale(book_id, field="book_id")
+        cart = _cart_for_update(customer_id)
+        item = cart.items.filter(book_id=book_id).first()
+        created = item is None
+        if created:
+            item = CartItem.objects.create(cart=cart, book_id=book_id, quantity=quantity)
+        else:
+            if item.quantity + quantity > MAX_LINE_QUANTITY:
+                raise ValidationError(
+                    {
+                        "quantity": f"At most {MAX_LINE_QUANTITY} copies of one book per order; "
+                        f"the cart already holds {item.quantity}."
+                    },
+                    code="quantity",
+                )
+            item.quantity += quantity
+            item.save(update_fields=["quantity", "updated_at"])
+        cart.save(update_fields=["updated_at"])
+    return item, created
+
+
+def cart_item_quantity_set(*, customer_id: uuid.UUID, book_id: int, quantity: int) -> CartItem:
+    """Set how many copies of a book already in the cart; raises ``CartItem.DoesNotExist`` if it is not."""
+    _check_quantity(quantity, field="quantity")
+    with transaction.atomic(using=ALIAS):
+        cart = _cart_for_update(customer_id)
+        item = cart.items.get(book_id=book_id)
+        _product_for_sale(book_id, field="book_id")
+        item.quantity = quantity
+        item.save(update_fields=["quantity", "updated_at"])
+        cart.save(update_fields=["updated_at"])
+    return item
+
+
+def cart_item_remove(*, customer_id: uuid.UUID, book_id: int) -> None:
+    """Take a book out of the cart; raises ``CartItem.DoesNotExist`` if it is not there."""
+    with transaction.atomic(using=ALIAS):
+        cart = _cart_for_update(customer_id)
+        deleted, _ = cart.items.filter(book_id=book_id).delete()
+        if not deleted:
+            raise CartItem.DoesNotExist(f"book {book_id} is not in the cart")
+        cart.save(update_fields=["updated_at"])
+
+
+def cart_clear(*, customer_id: uuid.UUID) -> None:
+    """Empty the customer's cart."""
+    with transaction.atomic(using=ALIAS):
+        CartItem.objects.filter(cart__customer_id=customer_id).delete()
+
+
+# --- checkout and idempotency ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    book_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """This request holds the in-progress record of its key."""
+
+    record_id: int
+    lock_token: uuid.UUID
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    status: int
+    body: Any
+    order_id: uuid.UUID | None
+    replayed: bool
+
+
+Responder = Callable[[Order], tuple[int, Any]]
+
+
+def order_place(
+    *,
+    customer_id: uuid.UUID,
+    lines: Sequence[LineRequest] | None = None,
+    idempotency: IdempotencyClaim | None = None,
+    respond: Responder | None = None,
+) -> Order:
+    """Turn the customer's cart (or the given ``lines``) into a pending order and record OrderPlaced.
+
+    Unit prices come from orders' own copy of the catalog, never from the client. Checking
+    out the cart empties it; an explicit ``lines`` checkout ("buy now") leaves the cart as
+    it is. With ``idempotency``, the claimed record is completed with ``respond(order)`` in
+    the same transaction as the order, so a replay can never see one without the other.
+    """
+    with transaction.atomic(using=ALIAS):
+        record = _idempotency_hold(idempotency) if idempotency is not None else None
+        cart = None
+        if lines is None:
+            cart = Cart.objects.select_for_update().filter(customer_id=customer_id).first()
+            items = list(cart.items.all()) if cart is not None else []
+            if not items:
+                raise ValidationError({"cart": "Your cart is empty: add books to it, or send lines."}, code="empty")
+            requested = [LineRequest(book_id=item.book_id, quantity=item.quantity) for item in items]
+            prefix = "cart.items"
+        else:
+            requested = list(lines)
+            prefix = "lines"
+        products = _products_for_checkout(requested, prefix=prefix)
+
+        currencies = sorted({products[line.book_id].currency for line in requested})
+        if len(currencies) > 1:
+            raise ValidationError(
+                {prefix: f"One order takes books priced in one currency; these are in {', '.join(currencies)}."},
+                code="currency",
+            )
+        order = Order.objects.create(customer_id=customer_id, currency=currencies[0])
+        order_lines = [
+            OrderLine(
+                order=order,
+                book_id=line.book_id,
+                title=products[line.book_id].title,
+                quantity=line.quantity,
+                unit_price=products[line.book_id].price,
+                line_total=products[line.book_id].price * line.quantity,
+            )
+            for line in requested
+        ]
+        OrderLine.objects.bulk_create(order_lines)
+        order.total = sum((line.line_total for line in order_lines), Decimal("0.00"))
+        order.save(update_fields=["total", "updated_at"])
+        publish(
+            contracts.OrderPlaced(
+                order_id=order.id,
+                customer_id=customer_id,
+                lines=_contract_lines(order_lines),
+                total=order.total,
+                currency=order.currency,
+            )
+        )
+        if cart is not None:
+            cart.items.all().delete()
+            cart.save(update_fields=["updated_at"])
+        if record is not None:
+            status, body = respond(order) if respond is not None else (201, {"id": str(order.id)})
+            record.status = IdempotencyRecord.Status.COMPLETED
+            record.response_status = status
+            record.response_body = body
+            record.order_id = order.id
+            record.completed_at = timezone.now()
+            record.save()
+    return order
+
+
+def _products_for_checkout(requested: Sequence[LineRequest], *, prefix: str) -> dict[int, Product]:
+    errors: dict[str, str] = {}
+    if not requested:
+        raise ValidationError({prefix: "An order needs at least one line."}, code="empty")
+    if len(requested) > MAX_ORDER_LINES:
+        raise ValidationError({prefix: f"An order takes at most {MAX_ORDER_LINES} lines."}, code="too_many")
+    products = Product.objects.in_bulk([line.book_id for line in requested])
+    seen: set[int] = set()
+    for index, line in enumerate(requested):
+        field = f"{prefix}[{index}]"
+        product = products.get(line.book_id)
+        if line.book_id in seen:
+            errors[f"{field}.book_id"] = f"Book {line.book_id} appears twice: send one line per book."
+        elif product is None or not product.is_known:
+            errors[f"{field}.book_id"] = f"No book {line.book_id} is for sale."
+        elif not product.for_sale:
+            errors[f"{field}.book_id"] = f"'{product.title}' (book {line.book_id}) is no longer sold."
+        if not 1 <= line.quantity <= MAX_LINE_QUANTITY:
+            errors[f"{field}.quantity"] = f"Quantity must be between 1 and {MAX_LINE_QUANTITY}."
+        seen.add(line.book_id)
+    if errors:
+        raise ValidationError(errors)
+    return products
+
+
+def _contract_lines(lines: Sequence[OrderLine]) -> list[contracts.OrderLine]:
+    return [
+        contracts.OrderLine(book_id=line.book_id, quantity=line.quantity, unit_price=line.unit_price) for line in lines
+    ]
+
+
+def idempotency_claim(*, customer_id: uuid.UUID, key: str, fingerprint: str) -> IdempotencyClaim | IdempotentResult:
+    """Claim ``key`` for this request, or learn what became of an earlier request with it.
+
+    The in-progress record is committed in its own short transaction before any work is
+    done, so a concurrent request with the same key hits the unique constraint and learns
+    that the first one is in flight. Returns a claim, or the stored result to replay.
+    Raises :class:`IdempotencyKeyReused` (another body) or :class:`IdempotencyKeyInFlight`.
+    """
+    for _ in range(3):
+        now = timezone.now()
+        token = uuid.uuid4()
+        try:
+            with transaction.atomic(using=ALIAS):
+                record = IdempotencyRecord.objects.create(
+                    customer_id=customer_id, key=key, fingerprint=fingerprint, lock_token=token, locked_at=now
+                )
+            return IdempotencyClaim(record_id=record.pk, lock_token=token)
+        except IntegrityError:
+            pass
+        existing = IdempotencyRecord.objects.filter(customer_id=customer_id, key=key).first()
+        if existing is None:
+            continue  # released by a failed request meanwhile: try to claim again
+        if existing.created_at < now - IDEMPOTENCY_TTL:
+            IdempotencyRecord.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
+            continue
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(key)
+        if existing.status == IdempotencyRecord.Status.COMPLETED:
+            return IdempotentResult(
+                status=existing.response_status,
+                body=existing.response_body,
+                order_id=existing.order_id,
+                replayed=True,
+            )
+        if existing.locked_at < now - IDEMPOTENCY_LOCK_TIMEOUT:
+            # The request holding it died before finishing (its work rolled back): take it over.
+            taken = IdempotencyRecord.objects.filter(
+                pk=existing.pk, status=IdempotencyRecord.Status.IN_PROGRESS, lock_token=existing.lock_token
+            ).update(lock_token=token, locked_at=now)
+            if taken:
+                return IdempotencyClaim(record_id=existing.pk, lock_token=token)
+            continue
+        raise IdempotencyKeyInFlight(key)
+    raise IdempotencyKeyInFlight(key)
+
+
+def _idempotency_hold(claim: IdempotencyClaim) -> IdempotencyRecord:
+    record = IdempotencyRecord.objects.select_for_update().filter(pk=claim.record_id).first()
+    if record is None or record.status != IdempotencyRecord.Status.IN_PROGRESS or record.lock_token != claim.lock_token:
+        # Our claim expired and another request took the key over.
+        raise IdempotencyKeyInFlight(claim.record_id)
+    return record
+
+
+def idempotency_release(*, claim: IdempotencyClaim) -> None:
+    """Forget a claim whose request failed, so the client may retry with the same key."""
+    with transaction.atomic(using=ALIAS):
+        IdempotencyRecord.objects.filter(
+            pk=claim.record_id, lock_token=claim.lock_token, status=IdempotencyRecord.Status.IN_PROGRESS
+        ).delete()
+
+
+def order_place_idempotently(
+    *,
+    customer_id: uuid.UUID,
+    key: str,
+    fingerprint: str,
+    respond: Responder,
+    lines: Sequence[LineRequest] | None = None,
+) -> IdempotentResult:
+    """Checkout under an Idempotency-Key: the first request places the order, a retry replays its response.
+
+    Only a successful checkout is remembered: if placing the order fails (bad input,
+    empty cart, a crash), the key is released and the client may retry with it.
+    """
+    claimed = idempotency_claim(customer_id=customer_id, key=key, fingerprint=fingerprint)
+    if isinstance(claimed, IdempotentResult):
+        return claimed
+    try:
+        order = order_place(customer_id=customer_id, lines=lines, idempotency=claimed, respond=respond)
+    except IdempotencyKeyInFlight:
+        raise
+    except BaseException:
+        idempotency_release(claim=claimed)
+        raise
+    record = IdempotencyRecord.objects.get(pk=claimed.record_id)
+    return IdempotentResult(status=record.response_status, body=record.response_body, order_id=order.id, replayed=False)
+
+
+def idempotency_records_purge(*, older_than: timedelta) -> int:
+    """Delete completed idempotency records older than ``older_than``; returns how many."""
+    cutoff = timezone.now() - older_than
+    with transaction.atomic(using=ALIAS):
+        deleted, _ = IdempotencyRecord.objects.filter(
+            status=IdempotencyRecord.Status.COMPLETED, created_at__lt=cutoff
+        ).delete()
+    return deleted
+
+
+# --- lifecycle ------------------------------------------------------------------------
+
+
+def _locked_order(order_id: uuid.UUID, *, customer_id: uuid.UUID | None = None) -> Order:
+    # Every transition locks the order row first, so concurrent transitions serialize.
+    orders = Order.objects.select_for_update()
+    if customer_id is not None:
+        orders = orders.filter(customer_id=customer_id)
+    return orders.get(pk=order_id)
+
+
+def _lines_of(order: Order) -> list[contracts.OrderLine]:
+    return _contract_lines(list(order.lines.all()))
+
+
+def _request_release(order: Order, *, now: datetime) -> None:
+    """Ask catalog to release whatever it holds for this order (it releases on was_confirmed=True)."""
+    order.release_requested_at = now
+    order.save(update_fields=["release_requested_at", "updated_at"])
+    publish(
+        contracts.OrderCancelled(
+            order_id=order.id, customer_id=order.customer_id, lines=_lines_of(order), was_confirmed=True
+        )
+    )
+
+
+def order_confirm(*, order_id: uuid.UUID) -> Order:
+    """React to catalog having reserved the order's stock (catalog.StockReserved).
+
+    pending → confirmed and OrderConfirmed. If the order was cancelled (or rejected) before
+    the reservation arrived, catalog holds stock nobody will buy: ask it to release once.
+    Any other state means this fact was already applied: nothing to do.
+    """
+    with transaction.atomic(using=ALIAS):
+        order = _locked_order(order_id)
+        now = timezone.now()
+        if order.state == State.PENDING:
+            order.state = State.CONFIRMED
+            order.confirmed_at = now
+            order.save(update_fields=["state", "confirmed_at", "updated_at"])
+            publish(contracts.OrderConfirmed(order_id=order.id, customer_id=order.customer_id, lines=_lines_of(order)))
+        elif order.state in (State.CANCELLED, State.REJECTED) and order.release_requested_at is None:
+            logger.info("stock reserved for %s order %s: asking catalog to release it", order.state, order.id)
+            _request_release(order, now=now)
+    return order
+
+
+@dataclass(frozen=True)
+class RejectedLineInfo:
+    book_id: int
+    reason: str
+    requested: int
+    available: int
+
+
+def order_reject(*, order_id: uuid.UUID, rejected_lines: Sequence[RejectedLineInfo]) -> Order:
+    """React to catalog having refused the order's stock (catalog.StockRejected).
+
+    pending → rejected with the reasons per line, and OrderRejected. In any other state
+    there is nothing to undo (catalog held nothing), so the event changes nothing.
+    """
+    with transaction.atomic(using=ALIAS):
+        order = _locked_order(order_id)
+        if order.state != State.PENDING:
+            if order.state not in (State.REJECTED, State.CANCELLED):
+                logger.warning("stock rejected for order %s which is already %s: ignored", order.id, order.state)
+            return order
+        by_book = {line.book_id: line for line in rejected_lines}
+        for line in order.lines.all():
+            rejected = by_book.get(line.book_id)
+            if rejected is not None:
+                line.rejection_reason = rejected.reason[:50]
+                line.rejection_available = rejected.available
+                line.save(update_fields=["rejection_reason", "rejection_available"])
+        order.state = State.REJECTED
+        order.rejected_at = timezone.now()
+        order.save(update_fields=["state", "rejected_at", "updated_at"])
+        publish(
+            contracts.OrderRejected(
+                order_id=order.id,
+                customer_id=order.customer_id,
+                reasons=[
+                    contracts.RejectionReason(
+                        book_id=line.book_id, reason=line.reason, requested=line.requested, available=line.available
+                    )
+                    for line in rejected_lines
+                ],
+            )
+        )
+    return order
+
+
+_CANNOT_PAY = {
+    State.PENDING: "The order is still waiting for its stock to be confirmed; pay once it is confirmed.",
+    State.REJECTED: "The order was rejected because its stock is unavailable; it cannot be paid.",
+    State.PAID: "The order is already paid.",
+    State.SHIPPED: "The order is already paid and shipped.",
+    State.CANCELLED: "The order was cancelled; it cannot be paid.",
+}
+
+
+def order_pay(*, order_id: uuid.UUID, customer_id: uuid.UUID, card: payments.Card) -> PaymentAttempt:
+    """Pay a confirmed order with a (simulated) card: confirmed → paid and OrderPaid.
+
+    A declined card is recorded as a declined attempt and the order stays confirmed.
+    Raises ``Order.DoesNotExist`` if the customer has no such order, :class:`IllegalTransition`
+    if it is not confirmed.
+    """
+    with transaction.atomic(using=ALIAS):
+        order = _locked_order(order_id, customer_id=customer_id)
+        if order.state != State.CONFIRMED:
+            raise IllegalTransition(order_id=order.id, state=order.state, action="pay", reason=_CANNOT_PAY[order.state])
+        result = payments.charge(card)
+        attempt = PaymentAttempt.objects.create(
+            order=order,
+            amount=order.total,
+            currency=order.currency,
+            card_brand=card.brand,
+            card_last4=card.last4,
+            outcome=PaymentAttempt.Outcome.APPROVED if result.approved else PaymentAttempt.Outcome.DECLINED,
+            decline_code=result.decline_code,
+            reference=result.reference,
+        )
+        if result.approved:
+            order.state = State.PAID
+            order.paid_at = timezone.now()
+            order.payment_reference = result.reference
+            order.save(update_fields=["state", "paid_at", "payment_reference", "updated_at"])
+            publish(
+                contracts.OrderPaid(
+                    order_id=order.id, customer_id=order.customer_id, amount=order.total, currency=order.currency
+                )
+            )
+    return attempt
+
+
+def order_ship(*, order_id: uuid.UUID) -> Order:
+    """Staff hand a paid order to the carrier: paid → shipped and OrderShipped (catalog books the sale)."""
+    with transaction.atomic(using=ALIAS):
+        order = _locked_order(order_id)
+        if order.state != State.PAID:
+            raise IllegalTransition(
+                order_id=order.id,
+                state=order.state,
+                action="ship",
+                reason=f"Only paid orders can be shipped; this one is {order.state}.",
+            )
+        order.state = State.SHIPPED
+        order.shipped_at = timezone.now()
+        order.save(update_fields=["state", "shipped_at", "updated_at"])
+        publish(contracts.OrderShipped(order_id=order.id, customer_id=order.customer_id, lines=_lines_of(order)))
+    return order
+
+
+_CANNOT_CANCEL = {
+    State.REJECTED: "The order was rejected; there is nothing to cancel.",
+    State.PAID: "A paid order cannot be cancelled here; contact support for a refund.",
+    State.SHIPPED: "The order has shipped; it cannot be cancelled.",
+    State.CANCELLED: "The order is already cancelled.",
+}
+
+
+def order_cancel(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> Order:
+    """The owner cancels a pending or confirmed order and OrderCancelled is recorded.
+
+    ``was_confirmed`` tells catalog whether it holds stock to release. Should catalog
+    reserve after a cancel of a pending order, :func:`order_confirm` asks for the release.
+    """
+    with transaction.atomic(using=ALIAS):
+        order = _locked_order(order_id, customer_id=customer_id)
+        if order.state not in (State.PENDING, State.CONFIRMED):
+            raise IllegalTransition(
+                order_id=order.id, state=order.state, action="cancel", reason=_CANNOT_CANCEL[order.state]
+            )
+        was_confirmed = order.state == State.CONFIRMED
+        now = timezone.now()
+        order.state = State.CANCELLED
+        order.cancelled_at = now
+        update_fields = ["state", "cancelled_at", "updated_at"]
+        if was_confirmed:
+            order.release_requested_at = now
+            update_fields.append("release_requested_at")
+        order.save(update_fields=update_fields)
+        publish(
+            contracts.OrderCancelled(
+                order_id=order.id, customer_id=order.customer_id, lines=_lines_of(order), was_confirmed=was_confirmed
+            )
+        )
+    return order
