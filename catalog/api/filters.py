@@ -1,0 +1,89 @@
+"""Query parameters of the book list. A value that cannot be read is a 400 naming the parameter."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db.models import Exists, F, OuterRef
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from catalog.models import Book, BookAuthor
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0, yes/no); anything else is an error, not silently ignored."""
+
+    TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError("Use true or false.", code="invalid")
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(filters.Filter):
+    field_class = StrictBooleanField
+
+
+class IntegerFilter(filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class IntegerInFilter(filters.BaseInFilter, IntegerFilter):
+    """Comma-separated whole numbers: ``?author=3,17``."""
+
+
+class CharInFilter(filters.BaseInFilter, filters.CharFilter):
+    """Comma-separated values: ``?language=eng,en-US``."""
+
+
+class BookFilterForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        for low, high in (("price_min", "price_max"), ("year_min", "year_max")):
+            if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
+                self.add_error(high, f"Must not be below {low} ({data[low]}).")
+        for slug in data.get("genre") or ():
+            try:
+                validate_slug(slug)
+            except ValidationError:
+                self.add_error("genre", f"{slug!r} is not a genre slug (letters, digits, - and _).")
+                break
+        return data
+
+
+class BookFilter(filters.FilterSet):
+    author = IntegerInFilter(method="filter_author", help_text="Author id(s), comma-separated: any of them.")
+    genre = CharInFilter(method="filter_genre", help_text="Genre slug(s), comma-separated: any of them.")
+    language = CharInFilter(field_name="language", help_text="Language code(s) as stored, e.g. eng,en-US.")
+    price_min = filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0, help_text="Lowest price.")
+    price_max = filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0, help_text="Highest price.")
+    year_min = IntegerFilter(field_name="publication_year", lookup_expr="gte", help_text="Earliest year (BCE < 0).")
+    year_max = IntegerFilter(field_name="publication_year", lookup_expr="lte", help_text="Latest year (BCE < 0).")
+    in_stock = StrictBooleanFilter(method="filter_in_stock", help_text="true: copies available; false: none.")
+
+    class Meta:
+        model = Book
+        fields: list[str] = []
+        form = BookFilterForm
+
+    def filter_author(self, queryset, name, value):
+        return queryset.filter(Exists(BookAuthor.objects.filter(book=OuterRef("pk"), author_id__in=value)))
+
+    def filter_genre(self, queryset, name, value):
+        through = Book.genres.through
+        return queryset.filter(Exists(through.objects.filter(book=OuterRef("pk"), genre__slug__in=value)))
+
+    def filter_in_stock(self, queryset, name, value):
+        if value:
+            return queryset.filter(stock__on_hand__gt=F("stock__reserved"))
+        return queryset.exclude(stock__on_hand__gt=F("stock__reserved"))

@@ -1,0 +1,186 @@
+"""Keyset (cursor) pagination on any sort key, nulls included, with a capped page size.
+
+DRF's CursorPagination needs a unique, non-null ordering field; books sort by price or
+year (shared by many books, and a year may be unknown). Here the position is the sort
+value plus the primary key, which is unique, and nulls sort last in both directions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F, Q, QuerySet
+from rest_framework import serializers
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+
+@dataclass(frozen=True)
+class SortKey:
+    name: str  # what the client asked for, e.g. "-price"; a cursor is only valid for its own sort
+    field: str  # model field or annotation
+    descending: bool = False
+    nullable: bool = False
+
+
+def _order(field: str, *, descending: bool, nulls_last: bool):
+    placement = {"nulls_last": True} if nulls_last else {"nulls_first": True}
+    return F(field).desc(**placement) if descending else F(field).asc(**placement)
+
+
+def _after(sort: SortKey, value, pk, *, descending: bool, nulls_last: bool) -> Q:
+    """Rows strictly after position (value, pk) when walking in the given direction."""
+    beyond = "lt" if descending else "gt"
+    if value is None:
+        condition = Q(**{f"{sort.field}__isnull": True, f"pk__{beyond}": pk})
+        if not nulls_last:
+            condition |= Q(**{f"{sort.field}__isnull": False})
+        return condition
+    condition = Q(**{f"{sort.field}__{beyond}": value}) | Q(**{sort.field: value, f"pk__{beyond}": pk})
+    if sort.nullable and nulls_last:
+        condition |= Q(**{f"{sort.field}__isnull": True})
+    return condition
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return value
+
+
+class KeysetPagination(BasePagination):
+    """``?cursor=`` (opaque, from ``next``/``previous``) and ``?page_size=`` (1..max, capped)."""
+
+    default_page_size = 20
+    max_page_size = 100
+    cursor_query_param = "cursor"
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw in (None, ""):
+            return self.default_page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise serializers.ValidationError(
+                {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
+            )
+        return min(size, self.max_page_size)
+
+    def _decode(self, raw: str, sort: SortKey) -> tuple[object, int, bool]:
+        invalid = serializers.ValidationError(
+            {self.cursor_query_param: ["Invalid cursor: use the next/previous links as given."]}
+        )
+        try:
+            data = json.loads(base64.urlsafe_b64decode(raw.encode("ascii") + b"=" * (-len(raw) % 4)))
+            value, pk, backwards, name = data["v"], data["k"], data["b"], data["s"]
+        except (binascii.Error, ValueError, UnicodeError, TypeError, KeyError):
+            raise invalid from None
+        if name != sort.name:
+            raise serializers.ValidationError(
+                {self.cursor_query_param: ["This cursor belongs to another ordering: start again without it."]}
+            )
+        if not isinstance(pk, int) or not isinstance(backwards, bool) or isinstance(value, list | dict):
+            raise invalid
+        return value, pk, backwards
+
+    def _encode(self, item, *, backwards: bool) -> str:
+        data = {
+            "v": _jsonable(getattr(item, self.sort.field)),
+            "k": item.pk,
+            "b": backwards,
+            "s": self.sort.name,
+        }
+        raw = json.dumps(data, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    def paginate_queryset(self, queryset: QuerySet, request, view=None):
+        self.request = request
+        self.sort = sort = view.get_sort_key(request)
+        self.page_size = self.get_page_size(request)
+        raw = request.query_params.get(self.cursor_query_param)
+        position = self._decode(raw, sort) if raw else None
+        backwards = bool(position and position[2])
+        descending = sort.descending != backwards
+        nulls_last = not backwards  # nulls last when reading forwards, hence first when reading back
+        queryset = queryset.order_by(
+            _order(sort.field, descending=descending, nulls_last=nulls_last),
+            _order("pk", descending=descending, nulls_last=True),
+        )
+        if position is not None:
+            queryset = queryset.filter(
+                _after(sort, position[0], position[1], descending=descending, nulls_last=nulls_last)
+            )
+        try:
+            items = list(queryset[: self.page_size + 1])
+        except (DjangoValidationError, ValueError, TypeError):
+            raise serializers.ValidationError(
+                {self.cursor_query_param: ["Invalid cursor: use the next/previous links as given."]}
+            ) from None
+        more = len(items) > self.page_size
+        items = items[: self.page_size]
+        if backwards:
+            items.reverse()
+            self.has_next, self.has_previous = True, more
+        else:
+            self.has_next, self.has_previous = more, position is not None
+        self.items = items
+        return items
+
+    def _link(self, item, *, backwards: bool) -> str:
+        url = self.request.build_absolute_uri()
+        return replace_query_param(url, self.cursor_query_param, self._encode(item, backwards=backwards))
+
+    def get_next_link(self) -> str | None:
+        if not self.has_next or not self.items:
+            return None
+        return self._link(self.items[-1], backwards=False)
+
+    def get_previous_link(self) -> str | None:
+        if not self.has_previous or not self.items:
+            return None
+        return self._link(self.items[0], backwards=True)
+
+    def get_paginated_response(self, data) -> Response:
+        return Response({"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data})
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Opaque position, taken from a response's next or previous link.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Results per page (default {self.default_page_size}, at most {self.max_page_size}).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+            },
+        ]

@@ -1,0 +1,134 @@
+"""``manage.py import_catalog books.csv``: load a goodbooks-10k style CSV into the catalog."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from catalog.importing import CatalogImportError, ImportOptions, ImportReport, books_import, events_deliver
+
+KNOWN_ISBN = ("from_isbn10_confirmed", "from_isbn10", "from_isbn13")
+
+
+def _price(text: str) -> Decimal:
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        price = None
+    if price is None or not price.is_finite() or price < 0 or price != price.quantize(Decimal("0.01")):
+        raise CommandError(f"--default-price {text!r} is not an amount like 9.99")
+    return price
+
+
+class Command(BaseCommand):
+    help = (
+        "Import books from a goodbooks-10k style books.csv: upsert by goodreads_book_id, report bad rows "
+        "by line number and go on, publish catalog events. Re-running with the same file changes nothing."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="CSV with at least goodreads_book_id, title, authors (goodbooks-10k layout)")
+        parser.add_argument(
+            "--default-price",
+            help="price of new books whose row has none (default: the price rule in docs/catalog.md)",
+        )
+        parser.add_argument("--currency", default="EUR", help="currency of new books (ISO 4217; default EUR)")
+        parser.add_argument("--stock", type=int, default=0, help="copies on hand for each new book (default 0)")
+        parser.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
+
+    def handle(self, *args, **options) -> None:
+        currency = options["currency"].strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise CommandError(f"--currency {options['currency']!r} is not a 3-letter ISO 4217 code like EUR")
+        if options["stock"] < 0:
+            raise CommandError("--stock cannot be negative")
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
+        import_options = ImportOptions(
+            currency=currency,
+            default_price=_price(options["default_price"]) if options["default_price"] is not None else None,
+            stock=options["stock"],
+            batch_size=options["batch_size"],
+        )
+        self.verbosity = options["verbosity"]
+        self.started = time.monotonic()
+        self.interactive_stderr = getattr(sys.stderr, "isatty", lambda: False)()
+        try:
+            report = books_import(
+                options["file"],
+                options=import_options,
+                on_progress=self.progress,
+                on_problem=self.problem,
+                deliver=False,
+            )
+        except CatalogImportError as error:
+            raise CommandError(str(error)) from error
+        self.summary(options["file"], report)
+        if report.events:
+            if self.interactive_stderr and self.verbosity >= 1:
+                self.stderr.write("")
+            if self.verbosity >= 1:
+                self.stderr.write(f"handing {report.events:,} events to the transport...")
+            started = time.monotonic()
+            events_deliver()
+            self.stdout.write(f"  delivered  in {time.monotonic() - started:.1f}s (transport: events handed on)")
+
+    def problem(self, line: int, message: str) -> None:
+        if self.verbosity >= 1:
+            self.clear_progress()
+            self.stderr.write(f"line {line}: {message}", style_func=self.style.WARNING)
+
+    def progress(self, done: int, total: int, report: ImportReport) -> None:
+        if self.verbosity < 1:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = done / elapsed
+        remaining = (total - done) / rate if rate and total > done else 0.0
+        percent = 100 * done / total if total else 100.0
+        text = (
+            f"{done:,}/{total:,} rows ({percent:.0f}%)  {rate:,.0f} rows/s  ETA {remaining:.0f}s  "
+            f"new {report.imported:,}  updated {report.updated:,}  unchanged {report.unchanged:,}  "
+            f"skipped {report.skipped_total:,}"
+        )
+        if self.interactive_stderr:
+            self.stderr.write("\r" + text, ending="")
+            self.stderr.flush()
+            self._progress_shown = True
+        else:
+            self.stderr.write(text)
+
+    def clear_progress(self) -> None:
+        if getattr(self, "_progress_shown", False):
+            self.stderr.write("\r\033[K", ending="")
+            self._progress_shown = False
+
+    def summary(self, file: str, report: ImportReport) -> None:
+        if self.interactive_stderr and self.verbosity >= 1:
+            self.stderr.write("")
+            self._progress_shown = False
+        rate = report.rows / report.seconds if report.seconds else 0
+        skipped = ", ".join(f"{code}: {count:,}" for code, count in report.skipped.most_common())
+        known = sum(report.isbn[name] for name in KNOWN_ISBN)
+        unknown = sum(count for name, count in report.isbn.items() if name not in KNOWN_ISBN)
+        known_detail = ", ".join(f"{name} {report.isbn[name]:,}" for name in KNOWN_ISBN if report.isbn[name])
+        unknown_detail = ", ".join(
+            f"{name} {count:,}" for name, count in report.isbn.most_common() if name not in KNOWN_ISBN
+        )
+        lines = [
+            f"Imported {file}: {report.rows:,} rows in {report.seconds:.1f}s (CPU {report.cpu_seconds:.1f}s, "
+            f"{rate:,.0f} rows/s)",
+            f"  imported   {report.imported:>7,}",
+            f"  updated    {report.updated:>7,}",
+            f"  unchanged  {report.unchanged:>7,}",
+            f"  skipped    {report.skipped_total:>7,}" + (f"   ({skipped})" if skipped else ""),
+            f"  ISBN-13    {known:>7,} known"
+            + (f" ({known_detail})" if known_detail else "")
+            + f"; {unknown:,} left empty"
+            + (f" ({unknown_detail})" if unknown_detail else ""),
+            f"  events     {report.events:>7,} recorded in the outbox",
+        ]
+        self.stdout.write("\n".join(lines))

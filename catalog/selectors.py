@@ -1,0 +1,95 @@
+"""catalog's read queries."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import connections
+from django.db.models import Prefetch, QuerySet
+
+from catalog.models import Author, Book, BookAuthor, Genre, StockReservation
+
+DB = "catalog"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a search, case-folded; punctuation separates words and is dropped."""
+    return _WORD.findall(text.casefold())
+
+
+def full_text_search_available() -> bool:
+    return connections[DB].vendor == "postgresql"
+
+
+def book_queryset() -> QuerySet[Book]:
+    """Books with what their public representation needs, in a fixed number of queries."""
+    return (
+        Book.objects.using(DB)
+        .select_related("stock")
+        .prefetch_related(
+            Prefetch(
+                "book_authors",
+                queryset=BookAuthor.objects.using(DB).select_related("author").order_by("position", "id"),
+            ),
+            Prefetch("genres", queryset=Genre.objects.using(DB).order_by("name")),
+        )
+    )
+
+
+def book_list(*, include_withdrawn: bool = False, only_withdrawn: bool = False, search: str = "") -> QuerySet[Book]:
+    """Books for a listing: active ones unless asked otherwise, matching every word of ``search``.
+
+    On PostgreSQL the search is full text (prefix match per word) and annotates ``search_rank``;
+    elsewhere each word must occur (case-insensitively) in the title or an author's name.
+    """
+    books = book_queryset()
+    if only_withdrawn:
+        books = books.filter(active=False)
+    elif not include_withdrawn:
+        books = books.filter(active=True)
+    words = search_words(search)
+    if words:
+        books = _search(books, words)
+    return books
+
+
+def _search(books: QuerySet[Book], words: list[str]) -> QuerySet[Book]:
+    if full_text_search_available():
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = SearchVector("search_document", config="simple")
+        # Each word as a prefix (``harr`` finds Harry), all words required. Words are \w+ only,
+        # so nothing in them is tsquery syntax. Normalization 1 favours shorter documents:
+        # "dune" ranks the book titled Dune above Dune Messiah.
+        query = SearchQuery(" & ".join(f"{word}:*" for word in words), search_type="raw", config="simple")
+        return (
+            books.alias(search_vector=vector)
+            .annotate(search_rank=SearchRank(vector, query, normalization=1))
+            .filter(search_vector=query)
+        )
+    for word in words:
+        books = books.filter(search_document__icontains=word)
+    return books
+
+
+def book_get(*, book_id: int, include_withdrawn: bool = True) -> Book | None:
+    books = book_queryset()
+    if not include_withdrawn:
+        books = books.filter(active=True)
+    return books.filter(pk=book_id).first()
+
+
+def author_list(*, search: str = "") -> QuerySet[Author]:
+    authors = Author.objects.using(DB).all()
+    for word in search_words(search):
+        authors = authors.filter(name__icontains=word)
+    return authors
+
+
+def genre_list() -> QuerySet[Genre]:
+    return Genre.objects.using(DB).all()
+
+
+def reservation_get(*, order_id) -> StockReservation | None:
+    return StockReservation.objects.using(DB).filter(order_id=order_id).prefetch_related("lines").first()
