@@ -1,0 +1,198 @@
+"""recommendations' write use-cases: learn purchases and books from events, rebuild the model.
+
+Each use-case runs in ``transaction.atomic(using="recommendations")``, takes the model
+state lock first (so that journal versions follow commit order), writes its own rows
+and one journal entry per change. The in-memory models of all processes pick the
+journal up on their next read (see ``recommendations.store``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from recommendations import store
+from recommendations.models import ModelChange, ModelSnapshot, ModelState, Purchase, RecoBook
+
+ALIAS = store.ALIAS
+
+
+def _bump(state: ModelState, changes: int) -> int:
+    """Advance the version for this transaction's changes; schedule a checkpoint when due."""
+    state.version += 1
+    state.changes_since_snapshot += changes
+    state.save(update_fields=["version", "changes_since_snapshot", "updated_at"])
+    if state.changes_since_snapshot >= store.checkpoint_every():
+        transaction.on_commit(store.checkpoint_quietly, using=ALIAS)
+    return state.version
+
+
+def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+    quantities: dict[int, int] = {}
+    for book_id, quantity in lines:
+        quantities[book_id] = quantities.get(book_id, 0) + quantity
+    return quantities
+
+
+def purchases_record(
+    *, order_id: uuid.UUID, customer_id: uuid.UUID, lines: Iterable[tuple[int, int]], purchased_at: datetime
+) -> int:
+    """Learn a confirmed order's lines ``(book_id, quantity)``; returns how many were learnt.
+
+    An order already known (confirmed twice, or cancelled before its confirmation
+    arrived) changes nothing and returns 0.
+    """
+    quantities = _merge_lines(lines)
+    with transaction.atomic(using=ALIAS):
+        state = store.lock_state()
+        # One query answers both "is this order known?" and "which of its books did the customer own?".
+        known = Purchase.objects.using(ALIAS).filter(
+            Q(order_id=order_id) | Q(customer_id=customer_id, book_id__in=quantities, cancelled=False)
+        )
+        rows = list(known.values_list("order_id", "book_id"))
+        if any(known_order == order_id for known_order, _ in rows):
+            return 0
+        owned = {book_id for _, book_id in rows}
+        Purchase.objects.using(ALIAS).bulk_create(
+            Purchase(
+                order_id=order_id,
+                customer_id=customer_id,
+                book_id=book_id,
+                quantity=quantity,
+                purchased_at=purchased_at,
+            )
+            for book_id, quantity in quantities.items()
+        )
+        version = state.version + 1
+        ModelChange.objects.using(ALIAS).bulk_create(
+            ModelChange(
+                version=version,
+                kind=ModelChange.Kind.PURCHASE,
+                book_id=book_id,
+                customer_id=customer_id,
+                purchased_at=purchased_at,
+                ownership_changed=book_id not in owned,
+            )
+            for book_id in quantities
+        )
+        _bump(state, len(quantities))
+    return len(quantities)
+
+
+def purchases_cancel(
+    *, order_id: uuid.UUID, customer_id: uuid.UUID, lines: Iterable[tuple[int, int]], cancelled_at: datetime
+) -> int:
+    """Forget a confirmed order that was cancelled; returns how many lines were forgotten.
+
+    If the confirmation has not arrived yet, the order is remembered as cancelled so
+    that its confirmation, should it come later, teaches nothing.
+    """
+    with transaction.atomic(using=ALIAS):
+        state = store.lock_state()
+        rows = list(Purchase.objects.using(ALIAS).filter(order_id=order_id))
+        if not rows:
+            Purchase.objects.using(ALIAS).bulk_create(
+                Purchase(
+                    order_id=order_id,
+                    customer_id=customer_id,
+                    book_id=book_id,
+                    quantity=quantity,
+                    purchased_at=cancelled_at,
+                    cancelled=True,
+                    cancelled_at=cancelled_at,
+                )
+                for book_id, quantity in _merge_lines(lines).items()
+            )
+            return 0
+        live = [row for row in rows if not row.cancelled]
+        if not live:
+            return 0
+        Purchase.objects.using(ALIAS).filter(pk__in=[row.pk for row in live]).update(
+            cancelled=True, cancelled_at=cancelled_at
+        )
+        still_owned = set(
+            Purchase.objects.using(ALIAS)
+            .filter(customer_id=live[0].customer_id, book_id__in=[row.book_id for row in live], cancelled=False)
+            .values_list("book_id", flat=True)
+        )
+        version = state.version + 1
+        ModelChange.objects.using(ALIAS).bulk_create(
+            ModelChange(
+                version=version,
+                kind=ModelChange.Kind.CANCELLATION,
+                book_id=row.book_id,
+                customer_id=row.customer_id,
+                purchased_at=row.purchased_at,
+                ownership_changed=row.book_id not in still_owned,
+            )
+            for row in live
+        )
+        _bump(state, len(live))
+    return len(live)
+
+
+def book_upsert(
+    *, book_id: int, title: str, authors: list[str], genres: list[str], language: str, active: bool
+) -> bool:
+    """Keep our copy of a book's public data; returns False if nothing we use changed (e.g. a price)."""
+    values = {
+        "title": title,
+        "authors": list(authors),
+        "genres": list(genres),
+        "language": language or "",
+        "active": active,
+    }
+    with transaction.atomic(using=ALIAS):
+        state = store.lock_state()
+        book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
+        if book is not None and all(getattr(book, name) == value for name, value in values.items()):
+            return False
+        RecoBook.objects.using(ALIAS).update_or_create(book_id=book_id, defaults=values)
+        ModelChange.objects.using(ALIAS).create(version=state.version + 1, kind=ModelChange.Kind.BOOK, book_id=book_id)
+        _bump(state, 1)
+    return True
+
+
+def book_withdraw(*, book_id: int) -> bool:
+    """The book is no longer sold: it leaves every answer from the next request on."""
+    with transaction.atomic(using=ALIAS):
+        state = store.lock_state()
+        book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
+        if book is not None and not book.active:
+            return False
+        if book is None:
+            # Withdrawn before we heard of it: remember that (a later book event carries its own ``active``).
+            RecoBook.objects.using(ALIAS).create(book_id=book_id, active=False)
+        else:
+            RecoBook.objects.using(ALIAS).filter(book_id=book_id).update(active=False, updated_at=timezone.now())
+        ModelChange.objects.using(ALIAS).create(version=state.version + 1, kind=ModelChange.Kind.BOOK, book_id=book_id)
+        _bump(state, 1)
+    return True
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    version: int
+    purchase_lines: int
+    snapshot: ModelSnapshot
+
+
+def model_rebuild(*, progress: store.Progress | None = None) -> RebuildResult:
+    """Rebuild the whole model from this module's purchase history and make every process reload it.
+
+    The result equals what incremental updates produced (that is tested); use it to
+    recover from a damaged snapshot or after changing how the model is computed.
+    """
+    engine, version, lines = store.build_from_database(progress)
+    if progress:
+        progress("saving snapshot", 0, 1)
+    snapshot = store.save_snapshot(engine, version=version, generation=None)
+    if progress:
+        progress("saving snapshot", 1, 1)
+    return RebuildResult(version=version, purchase_lines=lines, snapshot=snapshot)
