@@ -13,6 +13,25 @@ from config import topology
 from messaging.envelope import Envelope
 
 
+class CurrentTransactionId(models.Func):
+    """The inserting transaction's id on PostgreSQL (NULL elsewhere), used as a column default.
+
+    The Kafka relay publishes only rows whose transaction is older than every transaction
+    still running, so a transaction that inserted early but commits late is neither skipped
+    nor overtaken (see docs/messaging.md, "The polling trap"). SQLite has one writer at a
+    time, so insert order is commit order there and no id is needed.
+    """
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "NULL", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # xid8 has no cast to bigint; through text it is exact (xid8 < 2**63 for any real cluster).
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
 class OutboxMessage(models.Model):
     """An event recorded in the transaction of the change it describes, awaiting relay."""
 
@@ -25,6 +44,7 @@ class OutboxMessage(models.Model):
     payload = models.JSONField()
     occurred_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
+    transaction_id = models.BigIntegerField(null=True, blank=True, editable=False, db_default=CurrentTransactionId())
 
     class Meta:
         ordering = ["id"]

@@ -1,0 +1,176 @@
+"""Operator views of the Kafka side: create topics, measure consumer lag, measure outbox backlog."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connections
+from django.db.models import Min
+from django.utils import timezone
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.errors import TopicAlreadyExistsError
+
+from config import topology
+from messaging.models import DeadLetter, OutboxMessage
+
+DEFAULT_PARTITIONS = 3
+
+
+def admin_client(bootstrap_servers: list[str] | None = None, **overrides) -> KafkaAdminClient:
+    config = {
+        "bootstrap_servers": bootstrap_servers or settings.KAFKA_BOOTSTRAP_SERVERS,
+        "client_id": "quire-admin",
+        "request_timeout_ms": 10_000,
+        "bootstrap_timeout_ms": 10_000,
+    }
+    config.update(overrides)
+    return KafkaAdminClient(**config)
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    topic: str
+    created: bool
+    partitions: int
+
+
+def ensure_topics(
+    topics: Iterable[str],
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    replication_factor: int | None = None,
+    bootstrap_servers: list[str] | None = None,
+) -> list[TopicResult]:
+    """Create the topics that do not exist yet; leave existing ones as they are.
+
+    An existing topic keeps its partition count even if ``partitions`` differs: adding
+    partitions would move keys to other partitions and break per-aggregate order.
+    ``replication_factor`` defaults to min(3, number of brokers).
+    """
+    topics = list(dict.fromkeys(topics))
+    admin = admin_client(bootstrap_servers)
+    try:
+        if replication_factor is None:
+            replication_factor = min(3, len(admin.describe_cluster()["brokers"]))
+        existing = _partition_counts(admin, topics)
+        missing = [topic for topic in topics if topic not in existing]
+        created = set()
+        if missing:
+            specs = {
+                topic: {"num_partitions": partitions, "replication_factor": replication_factor} for topic in missing
+            }
+            response = admin.create_topics(specs, timeout_ms=10_000, raise_errors=False)
+            for result in response["topics"]:
+                if result["error_code"] == 0:
+                    created.add(result["name"])
+                elif result["error_code"] != TopicAlreadyExistsError.errno:  # a concurrent ensure won
+                    raise RuntimeError(f"could not create topic {result['name']}: {result.get('error_message')}")
+            admin.wait_for_topics(missing, timeout_ms=30_000)
+            existing = _partition_counts(admin, topics)
+    finally:
+        admin.close()
+    return [TopicResult(topic, topic in created, existing.get(topic, 0)) for topic in topics]
+
+
+def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    counts = {}
+    for description in admin.describe_topics(topics):
+        if description.get("error_code", 0) == 0 and description.get("partitions"):
+            counts[description["name"]] = len(description["partitions"])
+    return counts
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int | None  # None: the group has committed nothing here yet
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return self.end - (self.committed or 0)
+
+
+def consumer_lag(
+    groups_topics: dict[str, list[str]], *, bootstrap_servers: list[str] | None = None
+) -> list[PartitionLag]:
+    """Committed offset, log end and lag for every partition of the topics each group reads."""
+    admin = admin_client(bootstrap_servers)
+    try:
+        all_topics = sorted({topic for topics in groups_topics.values() for topic in topics})
+        partitions = {
+            description["name"]: sorted(p["partition_index"] for p in description.get("partitions") or [])
+            for description in admin.describe_topics(all_topics)
+            if description.get("error_code", 0) == 0
+        }
+        ends = {}
+        specs = {TopicPartition(t, p): OffsetSpec.LATEST for t, ps in partitions.items() for p in ps}
+        if specs:
+            ends = {tp: result.offset for tp, result in admin.list_partition_offsets(specs).items()}
+        committed = admin.list_group_offsets(dict.fromkeys(groups_topics)) if groups_topics else {}
+        lags = []
+        for group, topics in sorted(groups_topics.items()):
+            offsets = committed.get(group) or {}
+            for topic in sorted(topics):
+                for partition in partitions.get(topic, []):
+                    tp = TopicPartition(topic, partition)
+                    offset = offsets.get(tp)
+                    position = offset.offset if offset is not None and offset.offset >= 0 else None
+                    lags.append(PartitionLag(group, topic, partition, position, ends.get(tp, 0)))
+        return lags
+    finally:
+        admin.close()
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    module: str
+    unpublished: int
+    oldest_occurred_at: datetime | None
+    parked_dead_letters: int
+    oldest_running_transaction: str  # PostgreSQL: what may hold the relay back, if anything
+
+    @property
+    def oldest_age_seconds(self) -> float | None:
+        if self.oldest_occurred_at is None:
+            return None
+        return (timezone.now() - self.oldest_occurred_at).total_seconds()
+
+
+def outbox_backlog(module: str) -> OutboxBacklog:
+    alias = topology.alias_for_module(module)
+    waiting = OutboxMessage.objects.using(alias).filter(published_at__isnull=True, producer=module)
+    summary = waiting.aggregate(oldest=Min("occurred_at"))
+    parked = DeadLetter.objects.using(alias).filter(status=DeadLetter.Status.PARKED).count()
+    return OutboxBacklog(
+        module=module,
+        unpublished=waiting.count(),
+        oldest_occurred_at=summary["oldest"],
+        parked_dead_letters=parked,
+        oldest_running_transaction=_oldest_running_transaction(alias),
+    )
+
+
+def _oldest_running_transaction(alias: str) -> str:
+    """This database's oldest transaction holding an id: the relay publishes nothing younger than it."""
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return ""
+    with contextlib.suppress(Exception), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, datname, state, now() - xact_start FROM pg_stat_activity "
+            "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND datname = current_database() "
+            "ORDER BY age(backend_xid) DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+        if row:
+            pid, database, state, age = row
+            return f"pid {pid} on {database} ({state}) for {age.total_seconds():.1f}s"
+    return ""

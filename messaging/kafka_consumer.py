@@ -1,0 +1,302 @@
+"""The consumer: one Kafka consumer group per subscribing module, applying events to its handlers.
+
+For each record, in partition order: parse the envelope, then
+:func:`messaging.dispatch.dispatch` it to the module's handlers. Each handler runs in one
+transaction with its inbox row (a redelivered event is skipped), is retried with backoff,
+and is parked as a dead letter (row + DLQ topic) if it keeps failing; the consumer goes on.
+Only after that is the record's offset committed, so a crash between the database commit
+and the offset commit redelivers the record, and the inbox makes that a no-op.
+
+A record that is not an envelope at all is parked too (a dead-letter row that names no
+handler, and the DLQ topic) and skipped: one bad record must not stop a module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+
+from config import topology
+from messaging.delivery import Outcome
+from messaging.dispatch import dispatch
+from messaging.envelope import Envelope
+from messaging.models import DeadLetter
+from messaging.registry import subscribed_producers
+from messaging.topics import consumer_group, dead_letter_topic, events_topic
+
+logger = logging.getLogger(__name__)
+
+#: The dead-letter ``handler`` of a record that could not even be read as an envelope.
+UNPARSEABLE_HANDLER = "messaging.kafka_consumer.unparseable"
+
+ProcessedCallback = Callable[[object, Envelope | None, list[Outcome]], None]
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    unparseable: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def consumer_config(module: str, bootstrap_servers: list[str] | None = None, **overrides) -> dict:
+    config = {
+        "bootstrap_servers": bootstrap_servers or settings.KAFKA_BOOTSTRAP_SERVERS,
+        "group_id": consumer_group(module),
+        "client_id": f"quire-consumer-{module}",
+        # The offset is committed by hand, after the handler's transaction.
+        "enable_auto_commit": False,
+        # A group's first start reads the topic from the beginning: events published
+        # before any consumer existed are still owed to the handlers.
+        "auto_offset_reset": "earliest",
+        "allow_auto_create_topics": False,
+        "fetch_max_wait_ms": 100,
+        # A batch with retries and backoff must fit in max_poll_interval_ms.
+        "max_poll_records": 50,
+        "max_poll_interval_ms": 600_000,
+        "metadata_max_age_ms": 30_000,
+        "bootstrap_timeout_ms": 10_000,
+        "reconnect_backoff_max_ms": 2_000,
+    }
+    config.update(overrides)
+    return config
+
+
+class _CommitOnRevoke(AsyncConsumerRebalanceListener):
+    """Commit what was processed on partitions this consumer is about to lose."""
+
+    def __init__(self, owner: ModuleConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked):
+        offsets = {tp: self.owner.pending.pop(tp) for tp in list(revoked) if tp in self.owner.pending}
+        if offsets and self.owner.consumer is not None:
+            try:
+                await self.owner.consumer.commit_async(offsets)
+            except Exception as error:  # the next owner re-applies them; the inbox skips them
+                logger.warning("%s: commit on revoke failed: %r", self.owner.module, error)
+        logger.info("%s: partitions revoked: %s", self.owner.module, sorted(map(tuple, revoked)))
+
+    async def on_partitions_assigned(self, assigned):
+        logger.info("%s: partitions assigned: %s", self.owner.module, sorted(map(tuple, assigned)))
+
+    async def on_partitions_lost(self, lost):
+        # Evicted from the group: committing would fail; the new owner replays from the last commit.
+        for tp in lost:
+            self.owner.pending.pop(tp, None)
+        logger.warning("%s: partitions lost: %s", self.owner.module, sorted(map(tuple, lost)))
+
+
+class ModuleConsumer:
+    """Consumes, for one module, the events topics of the modules whose events it handles."""
+
+    def __init__(
+        self,
+        module: str,
+        *,
+        bootstrap_servers: list[str] | None = None,
+        consumer_overrides: dict | None = None,
+        on_processed: ProcessedCallback | None = None,
+        ensure_topics: bool = True,
+    ) -> None:
+        if module not in topology.MODULES:
+            raise ValueError(f"{module!r} is not a module")
+        self.module = module
+        self.alias = topology.alias_for_module(module)
+        self.topics = sorted(events_topic(producer) for producer in subscribed_producers(module))
+        self.bootstrap_servers = bootstrap_servers or settings.KAFKA_BOOTSTRAP_SERVERS
+        self.consumer_overrides = consumer_overrides or {}
+        self.on_processed = on_processed
+        self.ensure_topics = ensure_topics
+        self.stats = ConsumerStats()
+        self.consumer: KafkaConsumer | None = None
+        #: Offsets (next to read) of records fully processed but not yet committed.
+        self.pending: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the record in hand, commit, and return from :meth:`run` (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(
+        self,
+        *,
+        max_messages: int | None = None,
+        idle_exit: float | None = None,
+        poll_timeout: float = 0.2,
+    ) -> ConsumerStats:
+        """Consume until :meth:`stop`, ``max_messages`` records, or ``idle_exit`` seconds without one."""
+        if not self.topics:
+            logger.info("%s handles no events: nothing to consume", self.module)
+            return self.stats
+        if not self._connect():
+            return self.stats
+        logger.info("%s: consuming %s as group %s", self.module, ", ".join(self.topics), consumer_group(self.module))
+        last_record = time.monotonic()
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                batch = self.consumer.poll(timeout_ms=int(poll_timeout * 1000))
+                if not batch:
+                    self._commit()
+                    if idle_exit is not None and time.monotonic() - last_record >= idle_exit:
+                        break
+                    continue
+                last_record = time.monotonic()
+                try:
+                    done = self._process(batch, max_messages)
+                    failures = 0
+                except DatabaseError as error:
+                    # The module's database is unreachable: nothing of the failed record was
+                    # committed; read it again after a pause rather than skip it.
+                    failures += 1
+                    delay = min(0.5 * 2 ** (failures - 1), 30.0)
+                    logger.warning("%s: database error (%s); retrying in %.1fs", self.module, error, delay)
+                    connections[self.alias].close()
+                    self._commit()
+                    self._stop.wait(delay)
+                    continue
+                self._commit()
+                if done:
+                    break
+        finally:
+            self._commit()
+            self.consumer.close(autocommit=False)
+            self.consumer = None
+        return self.stats
+
+    def _connect(self) -> bool:
+        """Create the topics if missing and join the group, retrying while the broker is away."""
+        from messaging.kafka_admin import ensure_topics
+
+        attempt = 0
+        while not self._stop.is_set():
+            attempt += 1
+            try:
+                if self.ensure_topics:
+                    topics = [*self.topics, dead_letter_topic(self.module)]
+                    ensure_topics(topics, bootstrap_servers=self.bootstrap_servers)
+                config = consumer_config(self.module, self.bootstrap_servers, **self.consumer_overrides)
+                self.consumer = KafkaConsumer(**config)
+            except (KafkaError, RuntimeError, OSError) as error:
+                delay = min(0.5 * 2 ** (attempt - 1), 10.0)
+                logger.warning("%s: Kafka unreachable (%r); retrying in %.1fs", self.module, error, delay)
+                self._stop.wait(delay)
+                continue
+            self.consumer.subscribe(topics=self.topics, listener=_CommitOnRevoke(self))
+            return True
+        return False
+
+    def _process(self, batch: dict, max_messages: int | None) -> bool:
+        """Apply a polled batch record by record; True when the run should end.
+
+        poll() has already moved every partition's position past its records, so whatever
+        is left unprocessed (stop requested, limit reached, an error) is sought back to:
+        the next poll, or the next owner after the commit, reads it again.
+        """
+        next_offsets = {tp: records[0].offset for tp, records in batch.items()}
+        finished = False
+        try:
+            for tp, records in batch.items():
+                for record in records:
+                    self._handle(record)
+                    next_offsets[tp] = record.offset + 1
+                    self.pending[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+                    self.stats.processed += 1
+                    if self._stop.is_set() or (max_messages is not None and self.stats.processed >= max_messages):
+                        finished = True
+                        break
+                if finished:
+                    break
+        finally:
+            for tp, records in batch.items():
+                if next_offsets[tp] <= records[-1].offset:
+                    self.consumer.seek(tp, next_offsets[tp])
+        return finished
+
+    def _handle(self, record) -> None:
+        try:
+            envelope = Envelope.from_dict(json.loads(record.value))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            self._park_unparseable(record, error)
+            if self.on_processed is not None:
+                self.on_processed(record, None, [Outcome.DEAD_LETTERED])
+            return
+        outcomes = dispatch(envelope, (self.module,))
+        for outcome in outcomes:
+            if outcome is Outcome.APPLIED:
+                self.stats.applied += 1
+            elif outcome is Outcome.DUPLICATE:
+                self.stats.duplicates += 1
+            elif outcome is Outcome.DEAD_LETTERED:
+                self.stats.dead_lettered += 1
+        if self.on_processed is not None:
+            self.on_processed(record, envelope, outcomes)
+
+    def _park_unparseable(self, record, error: Exception) -> None:
+        from messaging.transports import get_transport
+
+        self.stats.unparseable += 1
+        source = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        raw = record.value.decode("utf-8", errors="replace") if isinstance(record.value, bytes) else repr(record.value)
+        headers = dict(record.headers or [])
+        event_type = headers.get("event_type", b"").decode("utf-8", errors="replace") or "unparseable"
+        # Derived from the record's position, so a redelivery of the same record parks nothing new.
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"kafka://{record.topic}/{record.partition}/{record.offset}")
+        logger.error("%s: unreadable record at %s parked as a dead letter: %s", self.module, source, error)
+        dead_letter, _ = DeadLetter.objects.using(self.alias).update_or_create(
+            event_id=event_id,
+            handler=UNPARSEABLE_HANDLER,
+            defaults={
+                "event_type": event_type[:200],
+                "envelope": {"raw": raw, "source": source},
+                "error": f"not an event envelope: {error!r}",
+                "attempts": 1,
+                "status": DeadLetter.Status.PARKED,
+            },
+        )
+        transport = get_transport()
+        send = getattr(transport, "send_dead_letter", None)
+        if send is not None:
+            value = {
+                "raw": raw,
+                "source": source,
+                "module": self.module,
+                "handler": UNPARSEABLE_HANDLER,
+                "dead_letter_id": dead_letter.pk,
+                "error": dead_letter.error,
+            }
+            send(self.module, record.key, value, [("error", b"unparseable")])
+
+    def _commit(self) -> None:
+        if not self.pending or self.consumer is None:
+            return
+        offsets, self.pending = self.pending, {}
+        try:
+            self.consumer.commit(offsets=offsets, timeout_ms=5_000)
+        except (CommitFailedError, KafkaError) as error:
+            # Partitions still ours (the broker was unreachable) are committed next time; those a
+            # rebalance took are re-read by their new owner, and the inbox skips what was applied.
+            assigned = self.consumer.assignment()
+            for tp, offset in offsets.items():
+                if tp in assigned and tp not in self.pending:
+                    self.pending[tp] = offset
+            logger.warning("%s: offset commit failed (%r); retrying with the next commit", self.module, error)

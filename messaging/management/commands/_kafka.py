@@ -1,0 +1,49 @@
+"""What the Kafka operator commands share: served-module selection and the transport check."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+
+def require_kafka_transport(command: str) -> None:
+    if settings.MESSAGING["TRANSPORT"] != "kafka":
+        raise CommandError(
+            f"{command} works with the Kafka transport: set EVENT_TRANSPORT=kafka and KAFKA_BOOTSTRAP_SERVERS "
+            f"(this process has EVENT_TRANSPORT={settings.MESSAGING['TRANSPORT']})."
+        )
+
+
+def selected_modules(requested: list[str] | None) -> list[str]:
+    """The modules named with --module, each of which this process must serve; else all it serves."""
+    served = list(settings.SERVED_MODULES)
+    if not requested:
+        return served
+    unknown = [module for module in requested if module not in served]
+    if unknown:
+        raise CommandError(
+            f"this process does not serve {', '.join(unknown)} (SERVICE={settings.SERVICE} serves {', '.join(served)})."
+        )
+    return list(dict.fromkeys(requested))
+
+
+def on_stop_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM (an orchestrator) and SIGINT (Ctrl-C) ask for a clean stop instead of killing."""
+
+    def handler(signum, frame):
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def quiet_kafka_client(verbosity: int) -> None:
+    """While the broker is away kafka-python logs every reconnect attempt at ERROR, several a
+    second; the relay and consumer report the outage themselves (a warning per failed round,
+    then the recovery). ``-v 2`` keeps the client's own log."""
+    if verbosity < 2:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)

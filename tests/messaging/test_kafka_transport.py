@@ -1,0 +1,329 @@
+"""The Kafka transport against a real broker and real PostgreSQL.
+
+Run in the stage that starts both:
+    eval "$(scripts/dev/postgres.sh env)"; eval "$(scripts/dev/kafka.sh env)"
+    .venv/bin/pytest -m "kafka" tests/messaging
+Each test uses its own topic prefix (so its own topics and consumer groups).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connections, transaction
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from messaging import publish
+from messaging.envelope import Envelope
+from messaging.kafka_admin import consumer_lag, ensure_topics
+from messaging.kafka_consumer import UNPARSEABLE_HANDLER, ModuleConsumer
+from messaging.kafka_relay import ModuleOutbox, OutboxRelay
+from messaging.models import DeadLetter, InboxEntry, OutboxMessage
+from messaging.topics import consumer_group, dead_letter_topic, events_topic
+from messaging.transports import get_transport
+from tests.messaging.probes import PROBE_HANDLER_NAME, ProbeHappened, publish_probe
+
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.postgres,
+    pytest.mark.django_db(databases=["catalog", "orders"], transaction=True),
+]
+
+CATALOG_TOPIC_PARTITIONS = 3
+
+
+@pytest.fixture
+def kafka(settings):
+    """The Kafka transport with a topic prefix of its own; yields the bootstrap servers."""
+    if not django_settings.KAFKA_BOOTSTRAP_SERVERS:
+        pytest.fail('KAFKA_BOOTSTRAP_SERVERS is not set: eval "$(scripts/dev/kafka.sh env)" first.')
+    if connections["catalog"].vendor != "postgresql" or connections["orders"].vendor != "postgresql":
+        pytest.fail('these tests need PostgreSQL: eval "$(scripts/dev/postgres.sh env)" first.')
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    settings.MESSAGING = {**settings.MESSAGING, "TRANSPORT": "kafka", "TOPIC_PREFIX": prefix}
+    servers = list(django_settings.KAFKA_BOOTSTRAP_SERVERS)
+    ensure_topics(
+        [events_topic("catalog"), dead_letter_topic("orders")],
+        partitions=CATALOG_TOPIC_PARTITIONS,
+        bootstrap_servers=servers,
+    )
+    yield servers
+    get_transport().close()
+
+
+@pytest.fixture
+def relay(kafka):
+    relays = []
+
+    def make(**options) -> OutboxRelay:
+        relays.append(OutboxRelay(["catalog"], **options))
+        return relays[-1]
+
+    yield make
+    for made in relays:
+        made.close()
+
+
+def read_topic(servers: list[str], topic: str, expected: int, timeout: float = 20.0) -> list:
+    """Every record of ``topic`` once ``expected`` have arrived (fails on fewer or more)."""
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        assert partitions, f"topic {topic} does not exist"
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        assert len(records) == expected, f"{topic}: {len(records)} record(s) within {timeout}s, expected {expected}"
+        assert sum(consumer.end_offsets(partitions).values()) == expected, f"{topic} has more than {expected} records"
+        return records
+    finally:
+        consumer.close()
+
+
+def envelope_of(record) -> Envelope:
+    return Envelope.from_dict(json.loads(record.value))
+
+
+def wait_until(condition, timeout: float = 20.0, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{message} not met within {timeout}s"
+        time.sleep(0.02)
+
+
+# --- relay -----------------------------------------------------------------------------
+
+
+def test_the_relay_publishes_in_order_keyed_by_aggregate(kafka, relay):
+    for sequence in range(12):
+        publish_probe(sequence % 3, note=f"#{sequence}")
+    rows = list(OutboxMessage.objects.using("catalog").order_by("id"))
+    assert all(row.transaction_id is not None for row in rows), "PostgreSQL records each row's transaction"
+
+    assert relay().drain() == 12
+
+    records = read_topic(kafka, events_topic("catalog"), 12)
+    by_key: dict[bytes, list] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        by_key.setdefault(record.key, []).append(record)
+    assert sorted(by_key) == [b"0", b"1", b"2"]
+    for key, keyed in by_key.items():
+        assert len({record.partition for record in keyed}) == 1, "one aggregate, one partition"
+        expected = [str(row.event_id) for row in rows if row.aggregate_id == key.decode()]
+        assert [str(envelope_of(record).event_id) for record in keyed] == expected
+    first = envelope_of(records[0])
+    assert (first.event_type, first.event_version, first.producer) == ("catalog.ProbeHappened", 1, "catalog")
+    assert dict(records[0].headers)["event_type"] == b"catalog.ProbeHappened"
+    assert not OutboxMessage.objects.using("catalog").filter(published_at__isnull=True).exists()
+
+
+def test_the_relay_neither_skips_nor_overtakes_a_transaction_that_commits_late(kafka, relay):
+    inserted, release = threading.Event(), threading.Event()
+
+    def late_transaction():
+        try:
+            with transaction.atomic(using="catalog"):
+                publish(ProbeHappened(probe_id=7, note="inserted first, committed last"))
+                inserted.set()
+                assert release.wait(20)
+        finally:
+            connections.close_all()
+
+    late = threading.Thread(target=late_transaction)
+    late.start()
+    assert inserted.wait(20)
+    publish_probe(7, note="inserted second, committed first")
+    the_relay = relay()
+
+    held_back = the_relay.drain()
+    rows, waiting = ModuleOutbox("catalog").ready_rows(limit=10)
+
+    release.set()
+    late.join(20)
+    assert held_back == 0, "nothing may be published while an older transaction can still commit"
+    assert (rows, waiting) == ([], True)
+    assert the_relay.drain() == 2
+    records = sorted(read_topic(kafka, events_topic("catalog"), 2), key=lambda r: r.offset)
+    assert [envelope_of(r).payload["note"] for r in records] == [
+        "inserted first, committed last",
+        "inserted second, committed first",
+    ]
+
+
+def test_a_long_transaction_in_another_database_does_not_hold_the_relay_back(kafka, relay):
+    started, release = threading.Event(), threading.Event()
+
+    def long_transaction_elsewhere():
+        try:
+            with transaction.atomic(using="orders"), connections["orders"].cursor() as cursor:
+                cursor.execute("SELECT pg_current_xact_id()")  # holds a transaction id, like any write
+                started.set()
+                assert release.wait(20)
+        finally:
+            connections.close_all()
+
+    elsewhere = threading.Thread(target=long_transaction_elsewhere)
+    elsewhere.start()
+    try:
+        assert started.wait(20)
+        publish_probe(3, note="younger than the other database's transaction")
+
+        published = relay().drain()
+    finally:
+        release.set()
+        elsewhere.join(20)
+
+    assert published == 1
+    assert envelope_of(read_topic(kafka, events_topic("catalog"), 1)[0]).payload["probe_id"] == 3
+
+
+def test_a_running_relay_is_woken_by_the_commit_not_by_its_poll(kafka, relay):
+    the_relay = relay(poll_interval=60.0)
+
+    def run():
+        try:
+            the_relay.run()
+        finally:
+            connections.close_all()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        wait_until(lambda: the_relay.outboxes[0].held, message="the relay holds the lock")
+        started = time.monotonic()
+        publish_probe(1)
+        wait_until(
+            lambda: OutboxMessage.objects.using("catalog").filter(published_at__isnull=False).exists(),
+            timeout=10,
+            message="the event was published",
+        )
+        assert time.monotonic() - started < 5, "published long before the 60 s poll: the NOTIFY woke the relay"
+    finally:
+        the_relay.stop()
+        runner.join(20)
+    assert not runner.is_alive()
+    assert len(read_topic(kafka, events_topic("catalog"), 1)) == 1
+
+
+def test_a_second_relay_waits_until_the_first_lets_go(kafka, relay):
+    active, standby = relay(), relay()
+
+    assert active.outboxes[0].acquire() is True
+    assert standby.outboxes[0].acquire() is False
+
+    active.close()
+    wait_until(lambda: standby.outboxes[0].acquire(), timeout=10, message="the standby takes over")
+
+
+def test_writes_succeed_while_kafka_is_down_and_the_relay_drains_when_it_is_back(kafka, relay):
+    unreachable = relay(
+        bootstrap_servers=["127.0.0.1:1"],
+        producer_overrides={"bootstrap_timeout_ms": 1000, "max_block_ms": 1000},
+        ensure_topics=False,
+    )
+    for probe_id in range(5):
+        publish_probe(probe_id)  # nothing of the broker is on the write path
+
+    with pytest.raises(KafkaError):
+        unreachable.drain()
+    assert OutboxMessage.objects.using("catalog").filter(published_at__isnull=True).count() == 5
+    unreachable.close()
+
+    assert relay().drain() == 5
+    assert len(read_topic(kafka, events_topic("catalog"), 5)) == 5
+    assert not OutboxMessage.objects.using("catalog").filter(published_at__isnull=True).exists()
+
+
+# --- consumer ---------------------------------------------------------------------------
+
+
+def test_the_consumer_applies_an_event_once_even_when_it_arrives_twice(kafka, relay, probe_handler):
+    publish_probe(5, note="once")
+    relay().drain()
+    original = read_topic(kafka, events_topic("catalog"), 1)[0]
+    with KafkaProducer(bootstrap_servers=kafka) as producer:  # the relay died after send, before marking
+        producer.send(original.topic, key=original.key, value=original.value).get(timeout=10)
+    consumer = ModuleConsumer("orders")
+
+    stats = consumer.run(max_messages=2, idle_exit=20)
+
+    assert (stats.processed, stats.applied, stats.duplicates) == (2, 1, 1)
+    assert [(e.probe_id, e.note) for e in probe_handler.received] == [(5, "once")]
+    assert InboxEntry.objects.using("orders").filter(handler=PROBE_HANDLER_NAME).count() == 1
+    lags = consumer_lag({consumer_group("orders"): [events_topic("catalog")]}, bootstrap_servers=kafka)
+    assert sum(lag.lag for lag in lags) == 0, "both offsets committed"
+
+
+def test_committed_offsets_let_the_next_consumer_continue_where_the_last_stopped(kafka, relay, probe_handler):
+    for probe_id in range(6):
+        publish_probe(probe_id)
+    relay().drain()
+
+    first = ModuleConsumer("orders").run(max_messages=2, idle_exit=20)
+    second = ModuleConsumer("orders").run(max_messages=4, idle_exit=20)
+
+    assert (first.processed, second.processed) == (2, 4)
+    assert second.duplicates == 0, "the first consumer committed exactly what it processed"
+    assert sorted(e.probe_id for e in probe_handler.received) == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_handler_that_keeps_failing_is_parked_and_copied_to_the_dlq_and_the_consumer_goes_on(
+    kafka, relay, probe_handler, settings
+):
+    settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 3}
+    probe_handler.failures = 3
+    publish_probe(1, note="poison")
+    publish_probe(1, note="healthy")  # same aggregate: same partition, after the poison one
+    relay().drain()
+
+    stats = ModuleConsumer("orders").run(max_messages=2, idle_exit=20)
+
+    assert (stats.dead_lettered, stats.applied) == (1, 1)
+    assert [e.note for e in probe_handler.received] == ["healthy"]
+    dead_letter = DeadLetter.objects.using("orders").get()
+    assert (dead_letter.status, dead_letter.attempts, dead_letter.handler) == ("parked", 3, PROBE_HANDLER_NAME)
+    copy = json.loads(read_topic(kafka, dead_letter_topic("orders"), 1)[0].value)
+    assert copy["envelope"]["event_id"] == str(dead_letter.event_id)
+    assert copy["envelope"]["payload"] == {"probe_id": 1, "note": "poison"}
+    assert (copy["handler"], copy["dead_letter_id"], copy["attempts"]) == (PROBE_HANDLER_NAME, dead_letter.pk, 3)
+
+
+def test_an_unreadable_record_is_parked_and_the_consumer_goes_on(kafka, relay, probe_handler):
+    with KafkaProducer(bootstrap_servers=kafka) as producer:
+        producer.send(events_topic("catalog"), key=b"4", value=b"{not json").get(timeout=10)
+    publish_probe(4, note="fine")
+    relay().drain()
+
+    stats = ModuleConsumer("orders").run(max_messages=2, idle_exit=20)
+
+    assert (stats.unparseable, stats.applied) == (1, 1)
+    assert [e.note for e in probe_handler.received] == ["fine"]
+    dead_letter = DeadLetter.objects.using("orders").get()
+    assert dead_letter.handler == UNPARSEABLE_HANDLER
+    assert dead_letter.envelope["raw"] == "{not json"
+    copy = json.loads(read_topic(kafka, dead_letter_topic("orders"), 1)[0].value)
+    assert copy["raw"] == "{not json" and copy["source"]["topic"] == events_topic("catalog")
+
+
+def test_stop_finishes_the_event_in_hand_and_commits_it(kafka, relay, probe_handler):
+    for probe_id in range(3):
+        publish_probe(probe_id)
+    relay().drain()
+    consumer = ModuleConsumer("orders", on_processed=lambda record, envelope, outcomes: consumer.stop())
+
+    stats = consumer.run(idle_exit=20)
+
+    assert stats.processed == 1
+    rest = ModuleConsumer("orders").run(max_messages=2, idle_exit=20)
+    assert (rest.processed, rest.duplicates) == (2, 0)
+    assert sorted(e.probe_id for e in probe_handler.received) == [0, 1, 2]
