@@ -31,3 +31,10 @@ test: install
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
+
+# The split shop: four services on PostgreSQL + Kafka behind an nginx gateway on 127.0.0.1:$(PORT).
+services: install
+	PORT=$(PORT) scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop

@@ -65,8 +65,8 @@ def isbn13_for(number: int) -> str:
 def seed_demo(*, books: int = 300, customers: int = 12, seed: int = 7, report: Callable[[str], None] = print):
     from accounts.services import customer_register
     from catalog.services import author_create, book_create, genre_create
-    from orders.services import LineRequest, order_pay, order_place, order_ship
     from orders.payments import Card
+    from orders.services import LineRequest, order_pay, order_place, order_ship
 
     rng = random.Random(seed)
     summary = SeedSummary()

@@ -22,6 +22,7 @@ consumer-group membership.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
 import subprocess
@@ -44,10 +45,9 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
+    # Not Linux: no parent-death signal, but the supervisor's own signal forwarding still applies.
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: the supervisor's own signal forwarding still applies
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Child:
     restart_at: float | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.process = subprocess.Popen(self.argv, preexec_fn=_die_with_parent)
         self.restart_at = None
 
     @property

@@ -23,7 +23,6 @@ class Command(BaseCommand):
                 "seed_demo builds every module at once: run it with SERVICE=all (the one-process shop). "
                 "A split shop gets its books from import_catalog or the staff API."
             )
-        from catalog.selectors import book_list  # noqa: F401  (import check: catalog is served)
         from catalog.models import Book
 
         if options["if_empty"] and Book.objects.exists():
@@ -35,5 +34,7 @@ class Command(BaseCommand):
             books=options["books"], customers=options["customers"], seed=options["seed"], report=self.stdout.write
         )
         self.stdout.write(
-            self.style.SUCCESS(f"Demo shop ready: {summary.books} books, {summary.customers} customers, {summary.orders} orders.")
+            self.style.SUCCESS(
+                f"Demo shop ready: {summary.books} books, {summary.customers} customers, {summary.orders} orders."
+            )
         )

@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# The split shop on this machine: four services on PostgreSQL and Kafka behind one nginx gateway.
+#
+# Usage: scripts/services.sh {start|stop [--all]|status|restart|manage MODULE ARGS...}
+#
+#   start    PostgreSQL and Kafka (scripts/dev/*), Kafka topics, each service's migrations, static
+#            files, the four services (`manage.py run_service`, one per module, in the background),
+#            then the nginx gateway on 127.0.0.1:$PORT. Idempotent: what already runs is left alone.
+#   stop     the gateway and the services this script started; with --all also PostgreSQL and Kafka.
+#   status   what runs, and whether the gateway and each service answer; exit 1 if anything is down.
+#   manage   run `manage.py ARGS...` as the service MODULE (its database, Kafka settings), e.g.
+#            scripts/services.sh manage orders createsuperuser
+#            scripts/services.sh manage catalog import_catalog books.csv
+#
+# Environment (all optional):
+#   PORT                     gateway port on 127.0.0.1 (default 8000)
+#   QUIRE_<MODULE>_PORT      a service's gunicorn port (default 8101 accounts, 8102 catalog, 8103 orders,
+#                            8104 recommendations); services bind 127.0.0.1 only
+#   QUIRE_SERVICES_DIR       state: pid files, logs, rendered nginx config (default var/services)
+#   QUIRE_SERVICE_WORKERS    gunicorn workers per service (default 1; each has 4 threads)
+#   <MODULE>_DATABASE_URL    a service's database (default: from scripts/dev/postgres.sh env)
+#   KAFKA_BOOTSTRAP_SERVERS  the broker (default: from scripts/dev/kafka.sh env)
+#   KAFKA_TOPIC_PREFIX       topic and consumer-group prefix (default quire); two shops on one broker
+#                            need two prefixes
+#   STATIC_ROOT              collectstatic target that nginx serves at /static/ (default staticfiles)
+#   QUIRE_SEED_DEMO          =0 skips demo data (default 1: seed when the shop is empty, if supported)
+#   QUIRE_START_TIMEOUT      seconds each step may take to become ready (default 90)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+readonly ROOT=$PWD
+readonly PY="$ROOT/${VENV:-.venv}/bin/python"
+readonly MODULES=(accounts catalog orders recommendations)
+readonly STATE="${QUIRE_SERVICES_DIR:-$ROOT/var/services}"
+readonly GATEWAY_PORT="${PORT:-8000}"
+readonly WORKERS="${QUIRE_SERVICE_WORKERS:-1}"
+readonly TIMEOUT="${QUIRE_START_TIMEOUT:-90}"
+export STATIC_ROOT="${STATIC_ROOT:-$ROOT/staticfiles}"
+export KAFKA_TOPIC_PREFIX="${KAFKA_TOPIC_PREFIX:-quire}"
+
+log() { printf 'services.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+upper() { printf '%s' "$1" | tr '[:lower:]' '[:upper:]'; }
+
+port_of() {
+    local module=$1 var default
+    var="QUIRE_$(upper "$module")_PORT"
+    case $module in
+        accounts) default=8101 ;; catalog) default=8102 ;; orders) default=8103 ;; recommendations) default=8104 ;;
+    esac
+    printf '%s' "${!var:-$default}"
+}
+
+pid_alive() { [[ -f "$1" ]] && kill -0 "$(<"$1")" 2>/dev/null; }
+
+# `eval` a dev script's `export NAME=value` lines, keeping any NAME the caller already set.
+import_env_defaults() {
+    local line name
+    while IFS= read -r line; do
+        [[ $line =~ ^export\ ([A-Za-z_][A-Za-z0-9_]*)= ]] || continue
+        name=${BASH_REMATCH[1]}
+        if [[ -z "${!name:-}" ]]; then eval "$line"; fi
+    done <<<"$1"
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 3 "$1" 2>/dev/null; }
+
+wait_http() {  # url, what, pid file whose process must stay alive, log to show on failure
+    local url=$1 what=$2 pidfile=$3 logfile=$4 deadline=$((SECONDS + TIMEOUT))
+    until http_ok "$url"; do
+        if ! pid_alive "$pidfile"; then
+            tail -n 40 "$logfile" >&2 || true
+            die "$what exited during start (log: $logfile)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 40 "$logfile" >&2 || true
+            die "$what did not answer $url within ${TIMEOUT}s (log: $logfile)"
+        fi
+        sleep 0.3
+    done
+}
+
+# Run manage.py as one service: its module's database is also its `default` (contrib apps).
+as_service() {
+    local module=$1 url_var
+    shift
+    url_var="$(upper "$module")_DATABASE_URL"
+    env SERVICE="$module" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}" "$url_var=${!url_var}" \
+        "$PY" "$ROOT/manage.py" "$@"
+}
+
+nginx_bin() { command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; }; }
+
+start_infra() {
+    if [[ -z "$(nginx_bin)" ]]; then
+        [[ -x scripts/dev/nginx.sh ]] || die "nginx is not installed and scripts/dev/nginx.sh is missing"
+        scripts/dev/nginx.sh install >&2
+    fi
+    scripts/dev/postgres.sh start
+    import_env_defaults "$(scripts/dev/postgres.sh env)"
+    scripts/dev/kafka.sh start
+    import_env_defaults "$(scripts/dev/kafka.sh env)"
+    local module url_var
+    for module in "${MODULES[@]}"; do
+        url_var="$(upper "$module")_DATABASE_URL"
+        [[ -n "${!url_var:-}" ]] || die "$url_var is not set and scripts/dev/postgres.sh env did not set it"
+        export "${url_var?}"
+    done
+    [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]] || die "KAFKA_BOOTSTRAP_SERVERS is not set"
+    export KAFKA_BOOTSTRAP_SERVERS
+}
+
+prepare() {
+    log "creating Kafka topics (prefix $KAFKA_TOPIC_PREFIX)"
+    env SERVICE=all EVENT_TRANSPORT=kafka "$PY" manage.py ensure_topics >&2
+    # The first settings load creates the development JWT key pair (DEBUG); doing it once, before
+    # the services start together, gives all four the same pair.
+    log "collecting static files into $STATIC_ROOT"
+    "$PY" manage.py collectstatic --noinput --verbosity 0
+    log "migrating the four service databases"
+    local module pids=() failed=0
+    for module in "${MODULES[@]}"; do
+        as_service "$module" migrate --noinput --verbosity 0 >"$STATE/migrate-$module.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!MODULES[@]}"; do
+        if ! wait "${pids[i]}"; then
+            tail -n 30 "$STATE/migrate-${MODULES[i]}.log" >&2
+            log "migrate failed for ${MODULES[i]} (log: $STATE/migrate-${MODULES[i]}.log)"
+            failed=1
+        fi
+    done
+    ((failed == 0)) || die "migrations failed"
+}
+
+start_service() {
+    local module=$1 port pidfile logfile
+    port=$(port_of "$module")
+    pidfile="$STATE/$module.pid"
+    logfile="$STATE/$module.log"
+    if pid_alive "$pidfile"; then
+        log "$module already runs (pid $(<"$pidfile"))"
+        return
+    fi
+    # setsid: the service has its own session, so a Ctrl-C in this terminal does not reach it;
+    # `stop` sends SIGTERM to run_service, which stops its gunicorn, relay and consumer.
+    setsid bash -c 'exec "$@"' _ env SERVICE="$module" \
+        "$PY" "$ROOT/manage.py" run_service --port "$port" --workers "$WORKERS" \
+        >>"$logfile" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+}
+
+# env for as_service-style processes that run in the background (setsid loses shell functions)
+export_service_env() {
+    local module=$1 url_var
+    url_var="$(upper "$module")_DATABASE_URL"
+    export SERVICE="$module" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}"
+}
+
+render_gateway() {
+    local conf_dir="$STATE/nginx" user
+    mkdir -p "$conf_dir/temp" "$conf_dir/logs"
+    env QUIRE_GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
+        QUIRE_ACCOUNTS_UPSTREAM="127.0.0.1:$(port_of accounts)" \
+        QUIRE_CATALOG_UPSTREAM="127.0.0.1:$(port_of catalog)" \
+        QUIRE_ORDERS_UPSTREAM="127.0.0.1:$(port_of orders)" \
+        QUIRE_RECOMMENDATIONS_UPSTREAM="127.0.0.1:$(port_of recommendations)" \
+        QUIRE_STATIC_ROOT="${STATIC_ROOT%/}" \
+        QUIRE_ACCESS_LOG="$conf_dir/logs/access.log" \
+        "$PY" - deploy/nginx/quire.conf.template "$conf_dir/quire.conf" <<'PYTHON'
+import os, re, sys
+
+source, target = sys.argv[1], sys.argv[2]
+text = open(source).read()
+missing = sorted({name for name in re.findall(r"\$\{(QUIRE_[A-Z0-9_]+)\}", text) if name not in os.environ})
+if missing:
+    sys.exit(f"services.sh: the gateway template needs {', '.join(missing)}")
+open(target, "w").write(re.sub(r"\$\{(QUIRE_[A-Z0-9_]+)\}", lambda m: os.environ[m.group(1)], text))
+PYTHON
+    # As root, nginx's workers switch user: make it the checkout's owner, who can read STATIC_ROOT.
+    user=""
+    if [[ $EUID -eq 0 ]]; then user="user $(stat -c %U "$ROOT") $(stat -c %G "$ROOT");"; fi
+    cat >"$conf_dir/nginx.conf" <<EOF
+# Generated by scripts/services.sh; the routes are in quire.conf (from deploy/nginx/quire.conf.template).
+$user
+worker_processes 1;
+daemon on;
+pid $conf_dir/nginx.pid;
+error_log $conf_dir/logs/error.log warn;
+events { worker_connections 512; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    client_body_temp_path $conf_dir/temp/client_body;
+    proxy_temp_path $conf_dir/temp/proxy;
+    fastcgi_temp_path $conf_dir/temp/fastcgi;
+    uwsgi_temp_path $conf_dir/temp/uwsgi;
+    scgi_temp_path $conf_dir/temp/scgi;
+    include $conf_dir/quire.conf;
+}
+EOF
+}
+
+start_gateway() {
+    local conf_dir="$STATE/nginx" nginx
+    nginx=$(nginx_bin) || die "nginx is not installed: run scripts/dev/nginx.sh install"
+    render_gateway
+    "$nginx" -t -q -p "$conf_dir" -c "$conf_dir/nginx.conf" -e "$conf_dir/logs/error.log" \
+        || die "the rendered gateway config is invalid ($conf_dir/nginx.conf)"
+    if pid_alive "$conf_dir/nginx.pid"; then
+        "$nginx" -p "$conf_dir" -c "$conf_dir/nginx.conf" -e "$conf_dir/logs/error.log" -s reload
+        log "gateway reloaded"
+    else
+        "$nginx" -p "$conf_dir" -c "$conf_dir/nginx.conf" -e "$conf_dir/logs/error.log" \
+            </dev/null >/dev/null 2>>"$conf_dir/logs/error.log"
+    fi
+    wait_http "http://127.0.0.1:$GATEWAY_PORT/api/" "the gateway" "$conf_dir/nginx.pid" "$conf_dir/logs/error.log"
+}
+
+seed_demo() {
+    [[ "${QUIRE_SEED_DEMO:-1}" == 1 ]] || return 0
+    if ! "$PY" manage.py help seed_demo >/dev/null 2>&1; then
+        log "no seed_demo command yet: the shop starts empty"
+        return 0
+    fi
+    if "$PY" manage.py help seed_demo 2>/dev/null | grep -q -- '--service'; then
+        local module
+        for module in "${MODULES[@]}"; do
+            as_service "$module" seed_demo --if-empty --service "$module" >&2
+        done
+    else
+        log "seed_demo seeds one process only (SERVICE=all): the services start empty; create books with" \
+            "POST /api/catalog/books/ as staff, or run import_catalog as the catalog service"
+    fi
+}
+
+# A start that fails half-way stops what it started, rather than leave a half shop running.
+on_start_exit() {
+    local code=$?
+    if ((code != 0)); then
+        log "start failed: stopping the services and gateway it started"
+        cmd_stop || true
+    fi
+}
+
+cmd_start() {
+    mkdir -p "$STATE"
+    trap on_start_exit EXIT
+    start_infra
+    prepare
+    local module
+    for module in "${MODULES[@]}"; do
+        (export_service_env "$module" && start_service "$module")
+    done
+    for module in "${MODULES[@]}"; do
+        wait_http "http://127.0.0.1:$(port_of "$module")/api/" "service $module" \
+            "$STATE/$module.pid" "$STATE/$module.log"
+    done
+    start_gateway
+    seed_demo
+    trap - EXIT
+    local base="http://127.0.0.1:$GATEWAY_PORT"
+    cat <<EOF
+
+Quire (services) runs behind the gateway on $base/
+  API root        $base/api/        (Swagger UI per module: /api/<module>/docs/)
+  accounts        $base/api/accounts/    admin $base/admin/accounts/    (127.0.0.1:$(port_of accounts))
+  catalog         $base/api/catalog/     admin $base/admin/catalog/     (127.0.0.1:$(port_of catalog))
+  orders          $base/api/orders/      admin $base/admin/orders/      (127.0.0.1:$(port_of orders))
+  recommendations $base/api/recommendations/  admin $base/admin/recommendations/  (127.0.0.1:$(port_of recommendations))
+  logs            $STATE/<module>.log, $STATE/nginx/logs/
+  staff user      scripts/services.sh manage <module> createsuperuser   (each service has its own staff)
+  stop            make services-stop   (scripts/services.sh stop [--all])
+EOF
+}
+
+stop_pid() {  # pid file, name, seconds
+    local pidfile=$1 name=$2 grace=$3 pid deadline
+    pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+    pid=$(<"$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + grace))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            log "$name (pid $pid) still runs after ${grace}s: killing its process group"
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    rm -f "$pidfile"
+    log "stopped $name"
+}
+
+cmd_stop() {
+    local all=0 module
+    [[ "${1:-}" == --all ]] && all=1
+    stop_pid "$STATE/nginx/nginx.pid" gateway 10
+    for module in "${MODULES[@]}"; do
+        stop_pid "$STATE/$module.pid" "$module" 35 &
+    done
+    wait
+    if ((all)); then
+        scripts/dev/kafka.sh stop
+        scripts/dev/postgres.sh stop
+    fi
+}
+
+cmd_status() {
+    local down=0 module pidfile state
+    for module in "${MODULES[@]}"; do
+        pidfile="$STATE/$module.pid"
+        if pid_alive "$pidfile"; then
+            state="running (pid $(<"$pidfile"))"
+            http_ok "http://127.0.0.1:$(port_of "$module")/api/" && state+=", answers" || {
+                state+=", NOT answering"
+                down=1
+            }
+        else
+            state="stopped"
+            down=1
+        fi
+        printf '%-16s 127.0.0.1:%-6s %s\n' "$module" "$(port_of "$module")" "$state"
+    done
+    if pid_alive "$STATE/nginx/nginx.pid" && http_ok "http://127.0.0.1:$GATEWAY_PORT/api/"; then
+        printf '%-16s 127.0.0.1:%-6s %s\n' gateway "$GATEWAY_PORT" "running (pid $(<"$STATE/nginx/nginx.pid")), answers"
+    else
+        printf '%-16s 127.0.0.1:%-6s %s\n' gateway "$GATEWAY_PORT" "down"
+        down=1
+    fi
+    return $down
+}
+
+cmd_manage() {
+    local module=${1:-}
+    [[ " ${MODULES[*]} " == *" $module "* ]] || die "usage: $0 manage MODULE ARGS... (MODULE: ${MODULES[*]})"
+    shift
+    import_env_defaults "$(scripts/dev/postgres.sh env)"
+    import_env_defaults "$(scripts/dev/kafka.sh env)"
+    export KAFKA_BOOTSTRAP_SERVERS
+    as_service "$module" "$@"
+}
+
+case "${1:-}" in
+    start) cmd_start ;;
+    stop) cmd_stop "${2:-}" ;;
+    restart) cmd_stop && cmd_start ;;
+    status) cmd_status ;;
+    manage) shift && cmd_manage "$@" ;;
+    *) printf 'usage: %s {start|stop [--all]|status|restart|manage MODULE ARGS...}\n' "$0" >&2; exit 2 ;;
+esac
