@@ -1,0 +1,446 @@
+"""Kafka transport benchmark: relay throughput vs a raw producer, and commit-to-applied latency.
+
+Run (PostgreSQL and Kafka up):
+    scripts/dev/postgres.sh start && scripts/dev/kafka.sh start
+    eval "$(scripts/dev/postgres.sh env)"; eval "$(scripts/dev/kafka.sh env)"
+    .venv/bin/python bench/bench_kafka.py                # defaults: 20000 events, 500 events/s for 20 s
+
+Measured side by side in one run, on the same broker:
+
+1. Throughput. N outbox rows (payloads built from goodbooks-10k books) are published by
+   ``OutboxRelay.drain()`` (read in id order, send, wait for acks=all, mark published),
+   and the same N record values by a bare ``KafkaProducer`` with the same settings (send
+   all, flush once). Both alternate ``--rounds`` times; the median of each is reported.
+2. Latency between two services, each its own process: this process commits one event
+   per transaction in the catalog database at a fixed rate; ``manage.py run_relay``
+   (SERVICE=catalog) publishes; a consumer process (SERVICE=recommendations) applies it
+   with the inbox in the recommendations database. Latency = applied (after the handler's
+   commit) - committed, both wall clocks of this machine.
+
+The benchmark uses its own databases (quire_bench_catalog, quire_bench_recommendations on
+the server of CATALOG_DATABASE_URL) and its own topic prefix, so it touches no other data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BOOKS_CSV = Path("/work/shared/data/goodbooks-10k/books.csv")
+BENCH_MODULES = ("catalog", "recommendations")
+HANDLER_NAME = "recommendations.handlers.bench_book_seen"
+
+
+# --- environment, before Django starts ---------------------------------------------------
+
+
+def bench_database_url(module: str) -> str:
+    source = os.environ.get("CATALOG_DATABASE_URL", "")
+    if not source.startswith(("postgres://", "postgresql://")):
+        sys.exit('bench_kafka needs PostgreSQL: eval "$(scripts/dev/postgres.sh env)" (CATALOG_DATABASE_URL).')
+    parts = urlsplit(source)
+    return urlunsplit(parts._replace(path=f"/quire_bench_{module}"))
+
+
+def create_bench_databases() -> None:
+    import psycopg2
+
+    parts = urlsplit(os.environ["CATALOG_DATABASE_URL"])
+    connection = psycopg2.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname=parts.path.lstrip("/"),
+    )
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        for module in BENCH_MODULES:
+            name = f"quire_bench_{module}"
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cursor.fetchone() is None:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+
+
+def service_env(service: str, prefix: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "SERVICE": service,
+            "EVENT_TRANSPORT": "kafka",
+            "KAFKA_TOPIC_PREFIX": prefix,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            # As in production: no per-query debug bookkeeping.
+            "DEBUG": "false",
+            "SECRET_KEY": env.get("SECRET_KEY") or "bench-only-" + "x" * 40,
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(BASE_DIR),
+        }
+    )
+    for module in BENCH_MODULES:
+        env[f"{module.upper()}_DATABASE_URL"] = bench_database_url(module)
+    return env
+
+
+def setup_django(service: str, prefix: str) -> None:
+    os.environ.update(service_env(service, prefix))
+    sys.path.insert(0, str(BASE_DIR))
+    import django
+
+    django.setup()
+
+
+# --- the bench event (declared here: a benchmark must not change a module's contract) -----
+
+
+def bench_event_class():
+    from messaging import Event
+
+    class BenchBookSeen(Event):
+        event_type = "catalog.BenchBookSeen"
+        event_version = 1
+        aggregate_field = "book_id"
+
+        book_id: int
+        sequence: int
+        title: str
+        authors: list[str]
+        language: str = ""
+        publication_year: int | None = None
+        average_rating: float = 0.0
+
+    return BenchBookSeen
+
+
+def load_books() -> list[dict]:
+    books = []
+    with BOOKS_CSV.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            year = row["original_publication_year"]
+            books.append(
+                {
+                    "book_id": int(row["book_id"]),
+                    "title": row["title"],
+                    "authors": [a.strip() for a in row["authors"].split(",") if a.strip()],
+                    "language": row["language_code"],
+                    "publication_year": int(float(year)) if year else None,
+                    "average_rating": float(row["average_rating"] or 0),
+                }
+            )
+    return books
+
+
+# --- role: consumer process ---------------------------------------------------------------
+
+
+def run_consumer_role(prefix: str, out_path: str) -> None:
+    setup_django("recommendations", prefix)
+    from messaging.kafka_consumer import ModuleConsumer
+    from messaging.registry import Subscription, register
+
+    event_class = bench_event_class()
+    register(Subscription("recommendations", HANDLER_NAME, event_class, lambda event: None))
+    applied: dict[str, float] = {}
+
+    def on_processed(record, envelope, outcomes) -> None:
+        if envelope is not None:
+            applied[str(envelope.event_id)] = time.time()
+
+    consumer = ModuleConsumer("recommendations", on_processed=on_processed)
+    signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+    signal.signal(signal.SIGINT, lambda *_: consumer.stop())
+    consumer.run()
+    Path(out_path).write_text(json.dumps(applied))
+
+
+# --- main: throughput ---------------------------------------------------------------------
+
+
+def fill_outbox(event_class, books: list[dict], count: int) -> None:
+    from django.db import transaction
+    from django.utils import timezone
+
+    from messaging.models import OutboxMessage
+
+    rows = []
+    for sequence in range(count):
+        book = books[sequence % len(books)]
+        payload = event_class(sequence=sequence, **book).to_payload()
+        rows.append(
+            OutboxMessage(
+                event_id=uuid.uuid4(),
+                event_type=event_class.event_type,
+                event_version=1,
+                aggregate_id=str(book["book_id"]),
+                producer="catalog",
+                payload=payload,
+                occurred_at=timezone.now(),
+            )
+        )
+    with transaction.atomic(using="catalog"):
+        OutboxMessage.objects.using("catalog").bulk_create(rows, batch_size=2000)
+
+
+def measure_relay(batch_size: int) -> tuple[int, float]:
+    from messaging.kafka_relay import OutboxRelay
+
+    with OutboxRelay(["catalog"], batch_size=batch_size) as relay:
+        relay._get_producer()  # connect first: the rate is the steady state, not the bootstrap
+        started = time.perf_counter()
+        published = relay.drain()
+        elapsed = time.perf_counter() - started
+    return published, elapsed
+
+
+def raw_records(count: int) -> list[tuple[bytes, bytes, list]]:
+    """The very records the relay sends, read from the outbox rows the relay just published."""
+    from messaging.kafka_relay import ModuleOutbox, record_value
+    from messaging.models import OutboxMessage
+
+    OutboxMessage.objects.using("catalog").update(published_at=None)
+    rows, _ = ModuleOutbox("catalog").ready_rows(count)
+    records = []
+    for row in rows:
+        _, event_id, event_type, event_version, aggregate_id, producer, correlation_id, occurred_at, payload, _ = row
+        value = record_value(
+            event_id=event_id,
+            event_type=event_type,
+            event_version=event_version,
+            aggregate_id=aggregate_id,
+            producer=producer,
+            correlation_id=correlation_id,
+            occurred_at=occurred_at,
+            payload_json=payload,
+        )
+        headers = [
+            ("event_type", event_type.encode()),
+            ("event_version", str(event_version).encode()),
+            ("event_id", str(event_id).encode()),
+        ]
+        records.append((aggregate_id.encode(), value, headers))
+    return records
+
+
+def measure_raw(records, topic: str) -> float:
+    from messaging.transports.kafka import make_producer
+
+    producer = make_producer(client_id="bench-raw", allow_auto_create_topics=False)
+    try:
+        started = time.perf_counter()
+        futures = [producer.send(topic, key=key, value=value, headers=headers) for key, value, headers in records]
+        producer.flush(timeout=120)
+        elapsed = time.perf_counter() - started
+        assert all(future.succeeded() for future in futures), "raw producer: some sends failed"
+    finally:
+        producer.close(timeout=10)
+    return elapsed
+
+
+def throughput(args, books, event_class, prefix: str) -> dict:
+    from django.conf import settings
+
+    from messaging.kafka_admin import ensure_topics
+    from messaging.models import OutboxMessage
+    from messaging.topics import events_topic
+
+    # Topics of its own, so that the latency run's consumer does not meet these events.
+    settings.MESSAGING = {**settings.MESSAGING, "TOPIC_PREFIX": prefix}
+
+    raw_topic = f"{events_topic('catalog')}-raw"
+    ensure_topics([events_topic("catalog"), raw_topic])
+    relay_rates, raw_rates = [], []
+    records = None
+    for round_number in range(1, args.rounds + 1):
+        OutboxMessage.objects.using("catalog").all().delete()
+        fill_outbox(event_class, books, args.events)
+        published, relay_seconds = measure_relay(args.batch_size)
+        assert published == args.events, f"relay published {published} of {args.events}"
+        relay_rates.append(args.events / relay_seconds)
+        records = raw_records(args.events)
+        OutboxMessage.objects.using("catalog").update(published_at=None)
+        raw_seconds = measure_raw(records, raw_topic)
+        raw_rates.append(args.events / raw_seconds)
+        print(
+            f"  round {round_number}: relay {relay_rates[-1]:,.0f} events/s, raw producer {raw_rates[-1]:,.0f} "
+            f"records/s",
+            flush=True,
+        )
+    OutboxMessage.objects.using("catalog").all().delete()
+    value_sizes = [len(value) for _, value, _ in records]
+    relay_rate, raw_rate = statistics.median(relay_rates), statistics.median(raw_rates)
+    return {
+        "events": args.events,
+        "batch_size": args.batch_size,
+        "mean_value_bytes": statistics.mean(value_sizes),
+        "relay_events_per_s": relay_rate,
+        "raw_records_per_s": raw_rate,
+        "relay_vs_raw": relay_rate / raw_rate,
+    }
+
+
+# --- main: latency ------------------------------------------------------------------------
+
+
+def latency(args, books, event_class, prefix: str) -> dict:
+    from django.db import transaction
+
+    from messaging import publish
+    from messaging.models import InboxEntry, OutboxMessage
+
+    InboxEntry.objects.using("recommendations").all().delete()
+    OutboxMessage.objects.using("catalog").all().delete()
+    out_path = tempfile.mktemp(prefix="bench-kafka-applied-", suffix=".json")
+    python = sys.executable
+    relay = subprocess.Popen(
+        [python, str(BASE_DIR / "manage.py"), "run_relay", "--progress-interval", "3600"],
+        env=service_env("catalog", prefix),
+        stdout=subprocess.DEVNULL,
+    )
+    consumer = subprocess.Popen(
+        [python, __file__, "--role", "consumer", "--prefix", prefix, "--out", out_path],
+        env=service_env("recommendations", prefix),
+    )
+    committed: dict[str, float] = {}
+
+    def emit(sequence: int) -> None:
+        book = books[sequence % len(books)]
+        with transaction.atomic(using="catalog"):
+            envelope = publish(event_class(sequence=sequence, **book))
+        committed[str(envelope.event_id)] = time.time()
+
+    def inbox_count() -> int:
+        return InboxEntry.objects.using("recommendations").filter(handler=HANDLER_NAME).count()
+
+    try:
+        # Warm up: both processes connected, the consumer's group joined and assigned.
+        warmup = 50
+        for sequence in range(warmup):
+            emit(sequence)
+        wait_for(lambda: inbox_count() >= warmup, 120, "warm-up events applied")
+        committed.clear()
+        total = int(args.rate * args.duration)
+        print(f"  producing {total} events at {args.rate}/s, one transaction each ...", flush=True)
+        cpu_before = cpu_snapshot(relay.pid, consumer.pid)
+        started = time.perf_counter()
+        for sequence in range(total):
+            due = started + sequence / args.rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            emit(warmup + sequence)
+        produce_seconds = time.perf_counter() - started
+        wait_for(lambda: inbox_count() >= warmup + total, 120, "every event applied")
+        cpu_after = cpu_snapshot(relay.pid, consumer.pid)
+    finally:
+        for process in (consumer, relay):
+            process.send_signal(signal.SIGTERM)
+        for process in (consumer, relay):
+            process.wait(60)
+    applied = json.loads(Path(out_path).read_text())
+    os.unlink(out_path)
+    latencies_ms = sorted((applied[event_id] - at) * 1000 for event_id, at in committed.items())
+    assert len(latencies_ms) == len(committed) == total, "every measured event was applied"
+
+    def percentile(p: float) -> float:
+        return latencies_ms[min(len(latencies_ms) - 1, round(p / 100 * (len(latencies_ms) - 1)))]
+
+    return {
+        "events": total,
+        "target_rate": args.rate,
+        "achieved_rate": total / produce_seconds,
+        "p50_ms": percentile(50),
+        "p90_ms": percentile(90),
+        "p99_ms": percentile(99),
+        "max_ms": latencies_ms[-1],
+        "cpu_ms_per_event": {name: (cpu_after[name] - cpu_before[name]) * 1000 / total for name in cpu_before},
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(relay_pid: int, consumer_pid: int) -> dict[str, float]:
+    return {"producer": time.process_time(), "relay": cpu_seconds(relay_pid), "consumer": cpu_seconds(consumer_pid)}
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for: {what}")
+        time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20000, help="events per throughput round (default 20000)")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, relay and raw alternating")
+    parser.add_argument("--batch-size", type=int, default=None, help="relay rows per round (default: settings)")
+    parser.add_argument("--rate", type=float, default=500.0, help="latency: events per second (default 500)")
+    parser.add_argument("--duration", type=float, default=20.0, help="latency: seconds of load (default 20)")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--role", choices=["main", "consumer"], default="main", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.role == "consumer":
+        run_consumer_role(args.prefix, args.out)
+        return
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        sys.exit('bench_kafka needs a broker: eval "$(scripts/dev/kafka.sh env)" (KAFKA_BOOTSTRAP_SERVERS).')
+    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    create_bench_databases()
+    setup_django("all", prefix)
+    from django.conf import settings
+    from django.core.management import call_command
+
+    for module in BENCH_MODULES:
+        call_command("migrate", "messaging", database=module, verbosity=0)
+    args.batch_size = args.batch_size or settings.MESSAGING["RELAY_BATCH_SIZE"]
+    event_class = bench_event_class()
+    books = load_books()
+    results = {"prefix": prefix, "broker": settings.KAFKA_BOOTSTRAP_SERVERS, "cpus": os.cpu_count()}
+    print(f"Kafka transport benchmark (topic prefix {prefix}, broker {', '.join(settings.KAFKA_BOOTSTRAP_SERVERS)})")
+    if not args.skip_throughput:
+        print(f"throughput: {args.events} events x {args.rounds} rounds, relay batch {args.batch_size}", flush=True)
+        results["throughput"] = t = throughput(args, books, event_class, f"{prefix}-throughput")
+        settings.MESSAGING = {**settings.MESSAGING, "TOPIC_PREFIX": prefix}
+        print(
+            f"  median: relay {t['relay_events_per_s']:,.0f} events/s, raw producer {t['raw_records_per_s']:,.0f} "
+            f"records/s -> relay = {t['relay_vs_raw']:.0%} of raw (goal >= 70%); "
+            f"mean record {t['mean_value_bytes']:.0f} bytes"
+        )
+    if not args.skip_latency:
+        print(f"latency: commit in catalog -> applied in recommendations, {args.rate}/s for {args.duration}s")
+        results["latency"] = lat = latency(args, books, event_class, prefix)
+        print(
+            f"  {lat['events']} events at {lat['achieved_rate']:.0f}/s: p50 {lat['p50_ms']:.1f} ms, "
+            f"p90 {lat['p90_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms (goal p99 <= 100 ms)"
+        )
+        cpu = ", ".join(f"{name} {ms:.2f}" for name, ms in lat["cpu_ms_per_event"].items())
+        print(f"  CPU per event (ms): {cpu}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
