@@ -255,7 +255,9 @@ def _clean_env(**overrides: str) -> dict[str, str]:
     """The environment a shop process gets: ours minus Quire's own settings, plus ``overrides``."""
     quire_names = re.compile(
         r"^(SERVICE|EVENT_TRANSPORT|KAFKA_TOPIC_PREFIX|QUIRE_VAR_DIR|STATIC_ROOT|DEBUG|SECRET_KEY|"
-        r"(\w+_)?DATABASE_URL|JWT_\w+|DJANGO_SETTINGS_MODULE|PORT|QUIRE_\w+_PORT|QUIRE_SERVICES_DIR)$"
+        r"(\w+_)?DATABASE_URL|JWT_\w+|DJANGO_SETTINGS_MODULE|PORT|QUIRE_SERVICES_DIR|"
+        # the services' own ports; the servers' (QUIRE_PG_PORT, QUIRE_KAFKA_PORT) pass through
+        r"QUIRE_(ACCOUNTS|CATALOG|ORDERS|RECOMMENDATIONS)_PORT)$"
     )
     env = {name: value for name, value in os.environ.items() if not quire_names.match(name)}
     env.update(overrides)
