@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -32,10 +32,7 @@ from catalog import isbn as isbns
 from catalog.contracts import BookPublished, BookUpdated
 from catalog.models import Author, Book, BookAuthor, Genre, Stock
 from catalog.services import book_state, search_document_of
-from config import topology
-from messaging import Envelope, Event, PublishOutsideTransaction
-from messaging.correlation import current_correlation_id
-from messaging.models import OutboxMessage
+from messaging import Event, publish_many
 from messaging.transports import get_transport
 
 logger = logging.getLogger(__name__)
@@ -180,11 +177,15 @@ def _integer(text: str) -> int | None:
     return int(number)
 
 
-def parse_row(data: dict[str, str | None], *, line: int, has_price_column: bool) -> Row:
+def parse_row(data: dict[str, str], *, line: int, has_price_column: bool) -> Row:
     """One CSV row as a Row; raises :class:`BadRow` naming what is wrong."""
 
     def value(column: str) -> str:
         return (data.get(column) or "").strip()
+
+    for column, text in data.items():
+        if "\x00" in text:  # PostgreSQL text cannot hold it, and no title or name has one
+            raise BadRow("bad_characters", f"{column} contains a NUL character")
 
     key_text = value("goodreads_book_id")
     if not key_text:
@@ -343,12 +344,12 @@ def books_import(
                     seen_isbns[row.isbn13] = line
                 batch.append(row)
         if len(batch) >= options.batch_size:
-            _import_batch(batch, options, report, author_ids, genre_ids, on_problem)
+            _import_batch_or_explain(batch, options, report, author_ids, genre_ids, on_problem)
             batch = []
             if on_progress:
                 on_progress(done, total, report)
     if batch:
-        _import_batch(batch, options, report, author_ids, genre_ids, on_problem)
+        _import_batch_or_explain(batch, options, report, author_ids, genre_ids, on_problem)
     report.rows = done
     report.seconds = time.monotonic() - started
     report.cpu_seconds = time.process_time() - started_cpu
@@ -366,32 +367,49 @@ def events_deliver() -> None:
 
 
 def _count_rows(path: Path) -> int:
+    """Data rows in the file, read once in full first: a file that is not UTF-8 CSV is refused
+    before anything is written."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
-            return max(sum(1 for _ in csv.reader(file)) - 1, 0)
+            reader = csv.reader(file)
+            try:
+                return max(sum(1 for record in reader if record) - 1, 0)
+            except csv.Error as error:
+                raise CatalogImportError(f"{path}, line {reader.line_num}: not readable as CSV ({error})") from error
     except OSError as error:
         raise CatalogImportError(f"cannot read {path}: {error.strerror}") from error
     except UnicodeDecodeError as error:
         raise CatalogImportError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
 
 
-def _read(path: Path) -> Iterator[tuple[int, dict[str, str | None], bool]]:
-    """(line number where the row starts, row, whether the file has a price column)."""
+def _read(path: Path) -> Iterator[tuple[int, dict[str, str], bool]]:
+    """(line number where the row starts, row, whether the file has a price column); blank lines skipped."""
     with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        columns = [name.strip() for name in (reader.fieldnames or [])]
+        reader = csv.reader(file)
+        columns = [name.strip() for name in next(reader, [])]
         missing = [name for name in REQUIRED_COLUMNS if name not in columns]
         if missing:
             raise CatalogImportError(
                 f"{path} lacks the column(s) {', '.join(missing)}; a goodbooks-10k books.csv header starts with "
                 "book_id,goodreads_book_id,best_book_id,work_id,books_count,isbn,isbn13,authors,..."
             )
-        reader.fieldnames = columns
         has_price = "price" in columns
-        line = reader.line_num + 1
-        for data in reader:
-            yield line, data, has_price
-            line = reader.line_num + 1
+        previous_end = reader.line_num
+        for record in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if record:
+                yield start, dict(zip(columns, record, strict=False)), has_price
+
+
+def _import_batch_or_explain(batch: list[Row], *args) -> None:
+    try:
+        _import_batch(batch, *args)
+    except IntegrityError as error:
+        # Only a concurrent writer gets here (every row was checked): say what is in and how to go on.
+        raise CatalogImportError(
+            f"the rows of lines {batch[0].line}-{batch[-1].line} could not be written ({error}); "
+            "the batches before them are imported; run the same command again to finish"
+        ) from error
 
 
 def _ensure_named(model, names: set[str], cache: dict[str, int], **extra) -> None:
@@ -573,7 +591,8 @@ def _import_batch(
             )
             if after != before:
                 events.append(BookUpdated(**after))
-        publish_batch(events)
+        # One multi-row insert per batch; the import wakes the transport once, at its end.
+        publish_many(events, wake=False)
         report.events += len(events)
         report.imported += len(new_books)
         report.updated += len(changed_books)
@@ -599,50 +618,3 @@ def _changes(book: Book, row: Row) -> dict:
     if row.currency:
         wanted["currency"] = row.currency
     return {name: value for name, value in wanted.items() if getattr(book, name) != value}
-
-
-def publish_batch(events: list[Event]) -> None:
-    """:func:`messaging.publish` for many events at once: one multi-row outbox insert.
-
-    Same rules as publish(): inside a transaction on the producer's database, each payload
-    validated against its contract, the envelope built the same way. Unlike publish() it
-    does not wake the transport at commit: the import does that once, at its end (ten
-    thousand single inserts and wake-ups were half of an import's time).
-    """
-    if not events:
-        return
-    producers = {type(event).producer() for event in events}
-    if len(producers) != 1:
-        raise ValueError(f"publish_batch() takes one producer's events, not {sorted(producers)}")
-    alias = topology.alias_for_module(producers.pop())
-    if not connections[alias].in_atomic_block:
-        raise PublishOutsideTransaction(
-            f"publish_batch() must run inside transaction.atomic(using={alias!r}), "
-            "so that the events are stored with the change they describe."
-        )
-    occurred_at, correlation_id = timezone.now(), current_correlation_id()
-    envelopes = [
-        Envelope(
-            event_type=type(event).event_type,
-            event_version=type(event).event_version,
-            aggregate_id=event.aggregate_id,
-            producer=type(event).producer(),
-            payload=event.to_payload(),
-            occurred_at=occurred_at,
-            correlation_id=correlation_id,
-        )
-        for event in events
-    ]
-    OutboxMessage.objects.using(alias).bulk_create(
-        OutboxMessage(
-            event_id=envelope.event_id,
-            event_type=envelope.event_type,
-            event_version=envelope.event_version,
-            aggregate_id=envelope.aggregate_id,
-            producer=envelope.producer,
-            correlation_id=envelope.correlation_id,
-            payload=envelope.payload,
-            occurred_at=envelope.occurred_at,
-        )
-        for envelope in envelopes
-    )

@@ -8,7 +8,7 @@ carries them (in-process or Kafka) is configuration, invisible to the module.
 
 from messaging.envelope import Envelope
 from messaging.events import Event, InvalidEvent
-from messaging.publishing import PublishOutsideTransaction, publish
+from messaging.publishing import PublishOutsideTransaction, publish, publish_many
 from messaging.registry import handles
 
-__all__ = ["Envelope", "Event", "InvalidEvent", "PublishOutsideTransaction", "handles", "publish"]
+__all__ = ["Envelope", "Event", "InvalidEvent", "PublishOutsideTransaction", "handles", "publish", "publish_many"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -22,35 +24,59 @@ def publish(event: Event) -> Envelope:
     commits or rolls back with the change it describes. After commit the transport
     is woken to carry it; if the process dies first, the relay finds the row later.
     """
+    return publish_many([event])[0]
+
+
+def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope]:
+    """:func:`publish` for many events of one producer at once: one multi-row outbox insert.
+
+    The same rules as :func:`publish`. ``wake=False`` leaves waking the transport to
+    the caller (a bulk import wakes it once at its end, not once per batch).
+    """
     from messaging.models import OutboxMessage
     from messaging.transports import get_transport
 
-    if not isinstance(event, Event) or not type(event).event_type:
-        raise TypeError(f"publish() takes an event contract instance, not {event!r}")
-    alias = topology.alias_for_module(type(event).producer())
+    if not events:
+        return []
+    for event in events:
+        if not isinstance(event, Event) or not type(event).event_type:
+            raise TypeError(f"publish() takes event contract instances, not {event!r}")
+    producers = {type(event).producer() for event in events}
+    if len(producers) != 1:
+        raise ValueError(f"publish_many() takes one producer's events, not {sorted(producers)}'s")
+    alias = topology.alias_for_module(producers.pop())
     if not connections[alias].in_atomic_block:
+        names = ", ".join(sorted({type(event).__name__ for event in events}))
         raise PublishOutsideTransaction(
-            f"publish({type(event).__name__}) must run inside transaction.atomic(using={alias!r}), "
+            f"publish({names}) must run inside transaction.atomic(using={alias!r}), "
             "so that the event is stored with the change it describes."
         )
-    envelope = Envelope(
-        event_type=type(event).event_type,
-        event_version=type(event).event_version,
-        aggregate_id=event.aggregate_id,
-        producer=type(event).producer(),
-        payload=event.to_payload(),
-        occurred_at=timezone.now(),
-        correlation_id=current_correlation_id(),
+    occurred_at, correlation_id = timezone.now(), current_correlation_id()
+    envelopes = [
+        Envelope(
+            event_type=type(event).event_type,
+            event_version=type(event).event_version,
+            aggregate_id=event.aggregate_id,
+            producer=type(event).producer(),
+            payload=event.to_payload(),
+            occurred_at=occurred_at,
+            correlation_id=correlation_id,
+        )
+        for event in events
+    ]
+    OutboxMessage.objects.using(alias).bulk_create(
+        OutboxMessage(
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            event_version=envelope.event_version,
+            aggregate_id=envelope.aggregate_id,
+            producer=envelope.producer,
+            correlation_id=envelope.correlation_id,
+            payload=envelope.payload,
+            occurred_at=envelope.occurred_at,
+        )
+        for envelope in envelopes
     )
-    OutboxMessage.objects.using(alias).create(
-        event_id=envelope.event_id,
-        event_type=envelope.event_type,
-        event_version=envelope.event_version,
-        aggregate_id=envelope.aggregate_id,
-        producer=envelope.producer,
-        correlation_id=envelope.correlation_id,
-        payload=envelope.payload,
-        occurred_at=envelope.occurred_at,
-    )
-    transaction.on_commit(lambda: get_transport().wake(alias), using=alias)
-    return envelope
+    if wake:
+        transaction.on_commit(lambda: get_transport().wake(alias), using=alias)
+    return envelopes
