@@ -193,6 +193,7 @@ class AuthorAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "book_count", "created_at"]
     search_fields = ["name"]
     fields = ["name"]
+    ordering = ["name", "id"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(book_count=Count("book_authors"))
@@ -213,6 +214,7 @@ class GenreAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "book_count"]
     search_fields = ["name", "slug"]
     fields = ["name", "slug"]
+    ordering = ["name", "id"]
     prepopulated_fields = {"slug": ["name"]}
 
     def get_queryset(self, request):

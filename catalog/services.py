@@ -307,11 +307,11 @@ def book_update(
             book.genres.set(genres)
         author_names = [a.name for a in authors] if authors is not None else before["authors"]
         book.search_document = search_document_of(book.title, author_names)
-        withdrawn = reinstated = False
+        withdrawn = False
         if active is not None and active != book.active:
             book.active = active
             book.withdrawn_at = None if active else timezone.now()
-            withdrawn, reinstated = not active, active
+            withdrawn = not active
         _clean(book)
         _save_unique(book)
         after = book_states([book.pk])[book.pk]
@@ -319,8 +319,6 @@ def book_update(
             publish(BookUpdated(**after))
         if withdrawn:
             publish(BookWithdrawn(book_id=book.pk))
-        if reinstated:
-            logger.info("book %s reinstated", book.pk)
     return book
 
 

@@ -143,11 +143,7 @@ class BookListView(GenericAPIView):
         payload = BookWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        changes = _book_changes(data)
-        book = services.book_create(
-            **{name: value for name, value in changes.items() if name not in ("active",)},
-            on_hand=data.get("on_hand", 0),
-        )
+        book = services.book_create(**_book_changes(data), on_hand=data.get("on_hand", 0))
         return _book_response(request, book.pk, status_code=status.HTTP_201_CREATED)
 
 

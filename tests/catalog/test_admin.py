@@ -49,7 +49,7 @@ def book_form(*, title: str, authors: list[int], price: str = "9.99", active: bo
 
 def test_lists_and_searches_load(admin_client):
     book = book_create(title="Dune", authors=["Frank Herbert"], isbn13="9780441172719", genres=[genre_create("SF")])
-    services.stock_reserve_for_order(order_id=uuid.uuid4(), lines=[(book.pk, 1)])
+    reservation = services.stock_reserve_for_order(order_id=uuid.uuid4(), lines=[(book.pk, 1)])
 
     pages = [
         "/admin/catalog/book/",
@@ -62,6 +62,10 @@ def test_lists_and_searches_load(admin_client):
         "/admin/catalog/stock/?availability=reserved",
         "/admin/catalog/stockreservation/?state__exact=reserved",
         f"/admin/catalog/book/{book.pk}/change/",
+        "/admin/catalog/book/add/",
+        f"/admin/catalog/stock/{book.pk}/change/",
+        f"/admin/catalog/stockreservation/{reservation.pk}/change/",
+        "/admin/autocomplete/?app_label=catalog&model_name=bookauthor&field_name=author&term=fra",
     ]
     for page in pages:
         response = admin_client.get(page)

@@ -224,3 +224,16 @@ def test_full_text_search_on_postgresql_matches_prefixes_ranks_and_is_indexed(sh
     with connections["catalog"].cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'catalog_book_search_gin'")
         assert cursor.fetchone() == (1,)
+
+
+def test_customers_read_like_anyone_and_the_module_root_lists_the_resources(shelf):
+    assert len(ids(client("customer").get(BOOKS))) == 5
+    assert set(client().get("/api/catalog/").json()) == {"book-list", "author-list", "genre-list"}
+
+
+def test_the_openapi_schema_documents_the_list_parameters():
+    schema = client().get("/api/catalog/schema/", {"format": "json"})
+
+    assert schema.status_code == 200
+    parameters = {p["name"] for p in schema.json()["paths"]["/api/catalog/books/"]["get"]["parameters"]}
+    assert {"search", "ordering", "status", "cursor", "page_size", "author", "genre", "in_stock"} <= parameters

@@ -118,6 +118,7 @@ def test_bad_rows_are_reported_by_line_and_skipped_while_the_rest_goes_in(tmp_pa
             row(105, "Multi\nLine Title", "Ann Author"),  # lines 8-9
             row(106, "After The Multi-line Row", "Ann Author", image_url="ftp://example.com/x.jpg"),  # line 10
             row(107, "Ancient", "Homer", original_publication_year="-750.0"),  # line 11
+            row(108, "Du\x00ne", "Frank Herbert"),  # line 12
         ],
     )
 
@@ -130,6 +131,7 @@ def test_bad_rows_are_reported_by_line_and_skipped_while_the_rest_goes_in(tmp_pa
         (6, "original_publication_year '19x5' is not a year between -3000 and " + str(timezone.now().year + 2)),
         (7, "goodreads_book_id 101 already on line 2"),
         (10, "image_url 'ftp://example.com/x.jpg' is not an http(s) URL"),
+        (12, "title contains a NUL character"),
     ]
     assert dict(report.skipped) == {
         "missing_title": 1,
@@ -138,11 +140,25 @@ def test_bad_rows_are_reported_by_line_and_skipped_while_the_rest_goes_in(tmp_pa
         "bad_year": 1,
         "duplicate_key": 1,
         "bad_cover_url": 1,
+        "bad_characters": 1,
     }
     assert report.imported == 3
     assert book(105).title == "Multi Line Title"
     assert book(107).publication_year == -750
     assert [link.author.name for link in book(101).book_authors.order_by("position")] == ["Ann Author", "Bob Writer"]
+
+
+def test_line_numbers_stay_true_across_blank_lines_and_short_rows(tmp_path):
+    path = tmp_path / "books.csv"
+    path.write_text(
+        "goodreads_book_id,title,authors\n11,One,Ann Author\n\n\n12,,Ann Author\n13,Short Row\n14,Four,Bo\n",
+        encoding="utf-8",
+    )
+
+    report = books_import(path, deliver=False)
+
+    assert report.problems == [(5, "title is empty"), (6, "authors is empty")]
+    assert (report.rows, report.imported) == (4, 2)
 
 
 def test_a_reimport_updates_what_changed_and_keeps_what_the_shop_owns(tmp_path):
@@ -228,6 +244,8 @@ def test_the_command_prints_progress_problems_and_a_summary(tmp_path):
     [
         (["missing.csv"], "cannot read"),
         (["HEADERLESS"], "lacks the column(s) goodreads_book_id, authors"),
+        (["LATIN1"], "is not UTF-8 text"),
+        (["HUGE"], "line 2: not readable as CSV"),
         (["GOOD", "--currency", "euro"], "--currency"),
         (["GOOD", "--default-price", "cheap"], "--default-price"),
         (["GOOD", "--stock", "-1"], "--stock"),
@@ -235,8 +253,16 @@ def test_the_command_prints_progress_problems_and_a_summary(tmp_path):
 )
 def test_the_command_refuses_what_it_cannot_import(tmp_path, args, message):
     (tmp_path / "headerless.csv").write_text("title,author\nDune,Frank Herbert\n", encoding="utf-8")
+    (tmp_path / "latin1.csv").write_bytes("goodreads_book_id,title,authors\n1,Les Misérables,Hugo\n".encode("latin-1"))
+    (tmp_path / "huge.csv").write_text(f"goodreads_book_id,title,authors\n1,{'x' * 200_000},A\n", encoding="utf-8")
     good = write_csv(tmp_path / "good.csv", [row(501, "Fine", "Ann Author")])
-    paths = {"HEADERLESS": str(tmp_path / "headerless.csv"), "GOOD": str(good), "missing.csv": str(tmp_path / "no.csv")}
+    paths = {
+        "HEADERLESS": str(tmp_path / "headerless.csv"),
+        "LATIN1": str(tmp_path / "latin1.csv"),
+        "HUGE": str(tmp_path / "huge.csv"),
+        "GOOD": str(good),
+        "missing.csv": str(tmp_path / "no.csv"),
+    }
 
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call_command(
