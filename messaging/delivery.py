@@ -12,7 +12,7 @@ import time
 import traceback
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from messaging.correlation import correlation
@@ -35,22 +35,36 @@ def apply_once(envelope: Envelope, subscription: Subscription) -> Outcome:
     """Run the handler and record the inbox row in one transaction on its module's database."""
     alias = subscription.alias
     event = subscription.event_class.from_payload(envelope.payload, envelope)
-    try:
-        with transaction.atomic(using=alias), correlation(envelope.correlation_id):
-            _, created = InboxEntry.objects.using(alias).get_or_create(
-                event_id=envelope.event_id,
-                handler=subscription.name,
-                defaults={"event_type": envelope.event_type},
-            )
-            if not created:
-                return Outcome.DUPLICATE
-            subscription.function(event)
-    except IntegrityError:
-        # A concurrent delivery of the same event won the inbox row: theirs took effect.
-        if InboxEntry.objects.using(alias).filter(event_id=envelope.event_id, handler=subscription.name).exists():
+    with transaction.atomic(using=alias), correlation(envelope.correlation_id):
+        if not _inbox_claim(alias, envelope, subscription.name):
             return Outcome.DUPLICATE
-        raise
+        subscription.function(event)
     return Outcome.APPLIED
+
+
+def _inbox_claim(alias: str, envelope: Envelope, handler: str) -> bool:
+    """Insert the inbox row unless it exists; True if this delivery is the first.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL) instead of a read,
+    a savepoint and an insert: it is on the path of every event. On PostgreSQL a concurrent
+    delivery of the same event waits here for the other transaction, then sees its row.
+    """
+    connection = connections[alias]
+    meta = InboxEntry._meta
+    values = [
+        meta.get_field("event_id").get_db_prep_value(envelope.event_id, connection),
+        handler,
+        envelope.event_type,
+        meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection),
+    ]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} (event_id, handler, event_type, processed_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (event_id, handler) DO NOTHING",
+            values,
+        )
+        return cursor.rowcount == 1
 
 
 def backoff_seconds(attempt: int) -> float:
