@@ -119,6 +119,9 @@ MESSAGING = {
     "RELAY_BATCH_SIZE": env.int("MESSAGING_RELAY_BATCH_SIZE", default=500),
 }
 
+# recommendations: journal entries between two snapshots of the model
+RECOMMENDATIONS_CHECKPOINT_EVERY = env.int("RECOMMENDATIONS_CHECKPOINT_EVERY", default=10_000)
+
 # --- web: DRF, problem details, OpenAPI, JWT ---------------------------------------
 JWT_PRIVATE_KEY, JWT_PUBLIC_KEY = keys.load_jwt_keys(
     env, var_dir=VAR_DIR, needs_private="accounts" in SERVED_MODULES, allow_generate=DEBUG

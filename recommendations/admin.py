@@ -37,7 +37,7 @@ class PurchaseAdmin(ReadOnlyAdmin):
 
 @admin.register(ModelState)
 class ModelStateAdmin(ReadOnlyAdmin):
-    list_display = ["id", "generation", "version", "journal_floor", "changes_since_snapshot", "updated_at"]
+    list_display = ["id", "generation", "version", "journal_floor", "updated_at"]
 
 
 @admin.register(ModelChange)

@@ -17,6 +17,10 @@ Three parts, blended per candidate book:
   so ranking needs no rescaling, adding is order-independent and a cancellation subtracts
   exactly the term its purchase added.
 
+The blend is ``1.0 * bought_together + 0.5 * more_like_this + 0.02 * popular``, with
+"more like this" shrunk for books whose co-purchases already say more (see
+:class:`Weights`); every pick names its reason and the books behind it.
+
 Book and customer ids are external; the engine maps them to dense indices. Customer
 keys are opaque hashables (UUIDs in the shop, ints in the evaluation).
 """
@@ -62,6 +66,9 @@ class Weights:
     bought_together: float = 1.0
     more_like_this: float = 0.5
     popular: float = 0.02
+    #: Trust metadata less where purchases say more: per basket book, "more like this"
+    #: is weighted by ``s / (s + owners)`` (a prior worth ``s`` owners); 0 turns it off.
+    content_support: float = 10.0
 
     def as_array(self) -> np.ndarray:
         return np.array([self.bought_together, self.more_like_this, self.popular], dtype=np.float64)
@@ -72,7 +79,7 @@ BLEND = Weights()
 VARIANTS: dict[str, Weights] = {
     "blend": BLEND,
     BOUGHT_TOGETHER: Weights(1.0, 0.0, 0.0),
-    MORE_LIKE_THIS: Weights(0.0, 1.0, 0.0),
+    MORE_LIKE_THIS: Weights(0.0, 1.0, 0.0, content_support=0.0),
     POPULAR: Weights(0.0, 0.0, 1.0),
 }
 
@@ -261,11 +268,6 @@ def decay_term(at_seconds: float | np.ndarray) -> float | np.ndarray:
     return np.exp2((np.asarray(at_seconds, dtype=np.float64) - EPOCH_SECONDS) / (HALF_LIFE_DAYS * 86_400.0))
 
 
-def decayed_count_factor(now_seconds: float) -> float:
-    """Multiply a popularity value by this to read it as 'purchases, decayed to now'."""
-    return float(np.exp2(-(now_seconds - EPOCH_SECONDS) / (HALF_LIFE_DAYS * 86_400.0)))
-
-
 class Engine:
     """The in-memory model. Not thread-safe: callers serialise access (see ``store``)."""
 
@@ -333,18 +335,9 @@ class Engine:
             self._features[idx] = features
             self._content = None
 
-    def withdraw_book(self, book_id: int) -> None:
-        idx = self._book_index.get(book_id)
-        if idx is not None and self._meta[idx] is not None:
-            self.upsert_book(_replace_active(self._meta[idx], False))
-
     def knows_book(self, book_id: int) -> bool:
         idx = self._book_index.get(book_id)
         return idx is not None and self._meta[idx] is not None
-
-    def book(self, book_id: int) -> BookMeta | None:
-        idx = self._book_index.get(book_id)
-        return None if idx is None else self._meta[idx]
 
     @property
     def book_count(self) -> int:
@@ -391,13 +384,6 @@ class Engine:
                 column[book] = amount
                 self._co_delta_size += 1
 
-    def owns(self, customer: Hashable, book_id: int) -> bool:
-        customer_idx = self._customer_index.get(customer)
-        book_idx = self._book_index.get(book_id)
-        if customer_idx is None or book_idx is None:
-            return False
-        return book_idx in self._basket_of(customer_idx)
-
     def add_purchase(
         self, customer: Hashable, book_id: int, at_seconds: float, *, becomes_owner: bool | None = None
     ) -> None:
@@ -433,13 +419,6 @@ class Engine:
             self._owners[book] -= 1
             self._owners_changed(book)
             self._maybe_compact()
-
-    def owned(self, customer: Hashable) -> list[int]:
-        """Book ids the customer owns, oldest purchase first."""
-        customer_idx = self._customer_index.get(customer)
-        if customer_idx is None:
-            return []
-        return [int(self._book_ids[i]) for i in self._basket_of(customer_idx)]
 
     # -- compaction ------------------------------------------------------------------
 
@@ -552,10 +531,13 @@ class Engine:
         self._owners = np.zeros(size, dtype=np.int64)
         self._owners[:] = co.diagonal()
         self._inverse_root = None
-        co.setdiag(0)
+        row_of_entry = np.repeat(np.arange(size), np.diff(co.indptr))
+        co.data[row_of_entry == co.indices] = 0.0
         co.eliminate_zeros()
-        co.sort_indices()
-        self._co_base = co
+        # C is symmetric, so its CSC arrays are a CSR of C itself, and tocsc() sorts the
+        # indices on the way (cheaper than sort_indices on the product).
+        transposed = co.tocsc()
+        self._co_base = sp.csr_matrix((transposed.data, transposed.indices, transposed.indptr), shape=co.shape)
         self._co_delta.clear()
         self._co_delta_size = 0
 
@@ -672,7 +654,11 @@ class Engine:
         if len(basket) and weights.bought_together:
             parts[0] = self._bought_together(basket, basket_weights)
         if len(basket) and weights.more_like_this:
-            parts[1], content = self._content_index().weighted_scores(basket, basket_weights)
+            content_weights = basket_weights
+            if weights.content_support > 0:
+                support = weights.content_support
+                content_weights = basket_weights * support / (support + self._owners[basket])
+            parts[1], content = self._content_index().weighted_scores(basket, content_weights)
         if weights.popular:
             parts[2] = self._popular_scores()
         for part, weight in zip(parts, weights.as_array(), strict=True):
@@ -753,8 +739,8 @@ class Engine:
         basket = owned[-MAX_BASKET:]
         exclude = np.zeros(self._capacity, dtype=bool)
         exclude[owned] = True
-        # Newer purchases say more about what comes next; the weights sum to 1 so that
-        # the parts stay on the scale of one book's similarities, whatever the basket size.
+        # With ``recency`` < 1 newer purchases count more; the weights sum to 1 so that the
+        # parts stay on the scale of one book's similarities, whatever the basket size.
         basket_weights = recency ** np.arange(len(basket))[::-1].astype(np.float64)
         basket_weights /= max(basket_weights.sum(), 1e-12)
         ranked, because = self._score(basket, basket_weights, weights, exclude, limit)
@@ -777,10 +763,6 @@ class Engine:
                     index.setdefault(normalize_text(name), []).append(idx)
             self._genre_index = {name: np.asarray(idxs, dtype=np.int64) for name, idxs in index.items()}
         return self._genre_index.get(normalize_text(genre), np.zeros(0, dtype=np.int64))
-
-    def genres(self) -> list[str]:
-        self._genre_books("")
-        return sorted(self._genre_index or {})
 
     # -- inspection (tests, rebuild checks, admin) ----------------------------------------------
 
@@ -823,10 +805,6 @@ class Engine:
             "owned_pairs": int(self._owners.sum()),
             "co_pairs": int(self._co_base.nnz) + self._co_delta_size,
         }
-
-
-def _replace_active(meta: BookMeta, active: bool) -> BookMeta:
-    return BookMeta(meta.book_id, meta.title, meta.authors, meta.genres, meta.language, active)
 
 
 def ndcg_at(rank: int | None, k: int = 10) -> float:

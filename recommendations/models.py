@@ -61,8 +61,8 @@ class ModelState(models.Model):
     """The one row every writer locks: it orders the journal and tells readers what changed.
 
     ``generation`` changes when the model is rebuilt (processes then reload from the new
-    snapshot); ``version`` counts changes; the journal below ``journal_floor`` has been
-    folded into a snapshot and deleted.
+    snapshot); ``version`` counts writing transactions; the journal up to ``journal_floor``
+    has been folded into a snapshot and deleted.
     """
 
     SINGLETON_ID = 1
@@ -71,7 +71,6 @@ class ModelState(models.Model):
     generation = models.UUIDField(default=uuid.uuid4)
     version = models.BigIntegerField(default=0)
     journal_floor = models.BigIntegerField(default=0)
-    changes_since_snapshot = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -8,9 +8,11 @@ from typing import TextIO
 
 
 class ProgressReporter:
-    """Call with ``(phase, done, total)``; prints at most every ``interval`` seconds per phase.
+    """Call with ``(phase, done, total)``; a phase with ``total`` 0 is a step without counts.
 
-    On a terminal the line is redrawn in place; otherwise (logs, CI) one line per update.
+    Counted phases print at most every ``interval`` seconds (counts, rate, ETA); every
+    phase ends with the time it took. On a terminal the line is redrawn in place;
+    otherwise (logs, CI) one line per update.
     """
 
     def __init__(self, stream: TextIO | None = None, *, interval: float = 0.5):
@@ -24,8 +26,11 @@ class ProgressReporter:
         now = time.monotonic()
         if phase != self.phase:
             self.finish()
-            self.phase, self.started, self.last = phase, now, 0.0
-        if now - self.last < self.interval and done < total:
+            self.phase, self.started, self.last = phase, now, now
+            if not total:
+                self._write(f"{phase}...")
+                return
+        if not total or (now - self.last < self.interval and done < total):
             return
         self.last = now
         self._write(self.line(phase, done, total, now - self.started))
@@ -37,15 +42,15 @@ class ProgressReporter:
         eta = (total - done) / rate if rate > 0 and total >= done else 0.0
         return f"{phase}: {done:,}/{total:,}{share} {rate:,.0f}/s, elapsed {elapsed:.1f}s, ETA {eta:.1f}s"
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, *, final: bool = False) -> None:
         if self.tty:
-            self.stream.write("\r\x1b[2K" + text)
+            self.stream.write("\r\x1b[2K" + text + ("\n" if final else ""))
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.phase is not None and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        """End the current phase with the time it took."""
+        if self.phase is not None:
+            self._write(f"{self.phase}: done in {time.monotonic() - self.started:.1f}s", final=True)
         self.phase = None

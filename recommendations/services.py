@@ -1,8 +1,8 @@
 """recommendations' write use-cases: learn purchases and books from events, rebuild the model.
 
-Each use-case runs in ``transaction.atomic(using="recommendations")``, takes the model
-state lock first (so that journal versions follow commit order), writes its own rows
-and one journal entry per change. The in-memory models of all processes pick the
+Each use-case runs in ``transaction.atomic(using="recommendations")``, takes the next
+model version first (which serialises writers, so that journal versions follow commit
+order), writes its own rows and one journal entry per change. The in-memory models of all processes pick the
 journal up on their next read (see ``recommendations.store``).
 """
 
@@ -18,19 +18,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from recommendations import store
-from recommendations.models import ModelChange, ModelSnapshot, ModelState, Purchase, RecoBook
+from recommendations.models import ModelChange, ModelSnapshot, Purchase, RecoBook
 
 ALIAS = store.ALIAS
 
 
-def _bump(state: ModelState, changes: int) -> int:
-    """Advance the version for this transaction's changes; schedule a checkpoint when due."""
-    state.version += 1
-    state.changes_since_snapshot += changes
-    state.save(update_fields=["version", "changes_since_snapshot", "updated_at"])
-    if state.changes_since_snapshot >= store.checkpoint_every():
-        transaction.on_commit(store.checkpoint_quietly, using=ALIAS)
-    return state.version
+def _nothing_changed() -> int:
+    """Undo this use-case's version bump: a repeated event leaves no trace, not even a version.
+
+    Only this use-case's block rolls back (a savepoint inside a handler's transaction), so
+    the handler's inbox row still commits.
+    """
+    transaction.set_rollback(True, using=ALIAS)
+    return 0
 
 
 def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
@@ -50,14 +50,14 @@ def purchases_record(
     """
     quantities = _merge_lines(lines)
     with transaction.atomic(using=ALIAS):
-        state = store.lock_state()
+        version = store.next_version()
         # One query answers both "is this order known?" and "which of its books did the customer own?".
         known = Purchase.objects.using(ALIAS).filter(
             Q(order_id=order_id) | Q(customer_id=customer_id, book_id__in=quantities, cancelled=False)
         )
         rows = list(known.values_list("order_id", "book_id"))
         if any(known_order == order_id for known_order, _ in rows):
-            return 0
+            return _nothing_changed()
         owned = {book_id for _, book_id in rows}
         Purchase.objects.using(ALIAS).bulk_create(
             Purchase(
@@ -69,7 +69,6 @@ def purchases_record(
             )
             for book_id, quantity in quantities.items()
         )
-        version = state.version + 1
         ModelChange.objects.using(ALIAS).bulk_create(
             ModelChange(
                 version=version,
@@ -81,7 +80,6 @@ def purchases_record(
             )
             for book_id in quantities
         )
-        _bump(state, len(quantities))
     return len(quantities)
 
 
@@ -94,7 +92,7 @@ def purchases_cancel(
     that its confirmation, should it come later, teaches nothing.
     """
     with transaction.atomic(using=ALIAS):
-        state = store.lock_state()
+        version = store.next_version()
         rows = list(Purchase.objects.using(ALIAS).filter(order_id=order_id))
         if not rows:
             Purchase.objects.using(ALIAS).bulk_create(
@@ -112,7 +110,7 @@ def purchases_cancel(
             return 0
         live = [row for row in rows if not row.cancelled]
         if not live:
-            return 0
+            return _nothing_changed()
         Purchase.objects.using(ALIAS).filter(pk__in=[row.pk for row in live]).update(
             cancelled=True, cancelled_at=cancelled_at
         )
@@ -121,7 +119,6 @@ def purchases_cancel(
             .filter(customer_id=live[0].customer_id, book_id__in=[row.book_id for row in live], cancelled=False)
             .values_list("book_id", flat=True)
         )
-        version = state.version + 1
         ModelChange.objects.using(ALIAS).bulk_create(
             ModelChange(
                 version=version,
@@ -133,7 +130,6 @@ def purchases_cancel(
             )
             for row in live
         )
-        _bump(state, len(live))
     return len(live)
 
 
@@ -148,31 +144,32 @@ def book_upsert(
         "language": language or "",
         "active": active,
     }
+    book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
+    if book is not None and all(getattr(book, name) == value for name, value in values.items()):
+        return False
     with transaction.atomic(using=ALIAS):
-        state = store.lock_state()
-        book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
-        if book is not None and all(getattr(book, name) == value for name, value in values.items()):
-            return False
-        RecoBook.objects.using(ALIAS).update_or_create(book_id=book_id, defaults=values)
-        ModelChange.objects.using(ALIAS).create(version=state.version + 1, kind=ModelChange.Kind.BOOK, book_id=book_id)
-        _bump(state, 1)
+        version = store.next_version()
+        if book is None:
+            RecoBook.objects.using(ALIAS).create(book_id=book_id, **values)
+        else:
+            RecoBook.objects.using(ALIAS).filter(book_id=book_id).update(**values, updated_at=timezone.now())
+        ModelChange.objects.using(ALIAS).create(version=version, kind=ModelChange.Kind.BOOK, book_id=book_id)
     return True
 
 
 def book_withdraw(*, book_id: int) -> bool:
     """The book is no longer sold: it leaves every answer from the next request on."""
+    book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
+    if book is not None and not book.active:
+        return False
     with transaction.atomic(using=ALIAS):
-        state = store.lock_state()
-        book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
-        if book is not None and not book.active:
-            return False
+        version = store.next_version()
         if book is None:
             # Withdrawn before we heard of it: remember that (a later book event carries its own ``active``).
             RecoBook.objects.using(ALIAS).create(book_id=book_id, active=False)
         else:
             RecoBook.objects.using(ALIAS).filter(book_id=book_id).update(active=False, updated_at=timezone.now())
-        ModelChange.objects.using(ALIAS).create(version=state.version + 1, kind=ModelChange.Kind.BOOK, book_id=book_id)
-        _bump(state, 1)
+        ModelChange.objects.using(ALIAS).create(version=version, kind=ModelChange.Kind.BOOK, book_id=book_id)
     return True
 
 
@@ -191,8 +188,6 @@ def model_rebuild(*, progress: store.Progress | None = None) -> RebuildResult:
     """
     engine, version, lines = store.build_from_database(progress)
     if progress:
-        progress("saving snapshot", 0, 1)
+        progress("saving snapshot", 0, 0)
     snapshot = store.save_snapshot(engine, version=version, generation=None)
-    if progress:
-        progress("saving snapshot", 1, 1)
     return RebuildResult(version=version, purchase_lines=lines, snapshot=snapshot)

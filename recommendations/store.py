@@ -31,15 +31,15 @@ from recommendations.models import ModelChange, ModelSnapshot, ModelState, Purch
 logger = logging.getLogger(__name__)
 
 ALIAS = "recommendations"
-#: Journal rows after which the next writer's commit folds the journal into a snapshot.
-DEFAULT_CHECKPOINT_EVERY = 20_000
+#: Versions (writing transactions) after which the next writer's commit folds the journal
+#: into a snapshot.
 READ_CHUNK = 100_000
 
 Progress = Callable[[str, int, int], None]
 
 
 def checkpoint_every() -> int:
-    return int(getattr(settings, "RECOMMENDATIONS_CHECKPOINT_EVERY", DEFAULT_CHECKPOINT_EVERY))
+    return int(settings.RECOMMENDATIONS_CHECKPOINT_EVERY)
 
 
 @dataclass
@@ -74,12 +74,23 @@ def reset() -> None:
 
 
 def _state() -> tuple[uuid.UUID, int, int] | None:
-    return (
-        ModelState.objects.using(ALIAS)
-        .filter(pk=ModelState.SINGLETON_ID)
-        .values_list("generation", "version", "journal_floor")
-        .first()
-    )
+    """(generation, version, journal_floor), or None before anything was learnt.
+
+    Every request runs this, so it is plain SQL: the ORM would cost 20 times the query.
+    """
+    connection = connections[ALIAS]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {quote('generation')}, {quote('version')}, {quote('journal_floor')} "
+            f"FROM {quote(ModelState._meta.db_table)} WHERE {quote('id')} = %s",
+            [ModelState.SINGLETON_ID],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    generation, version, floor = row
+    return _as_uuid(generation), int(version), int(floor)
 
 
 def _sync() -> Engine:
@@ -93,12 +104,12 @@ def _sync() -> Engine:
     generation, version, floor = state
     stale = _loaded is None or _loaded.generation != generation or _loaded.version < floor
     # A failed catch-up (journal pruned under us) falls back to a full load as well.
-    if stale or (_loaded.version < version and not _catch_up(_loaded)):
-        _loaded = _load(generation)
+    if stale or (_loaded.version < version and not _catch_up(_loaded, version)):
+        _loaded = _load(generation, version)
     return _loaded.engine
 
 
-def _load(generation: uuid.UUID) -> _Loaded:
+def _load(generation: uuid.UUID, observed: int) -> _Loaded:
     snapshot = (
         ModelSnapshot.objects.using(ALIAS)
         .filter(generation=generation)
@@ -107,22 +118,31 @@ def _load(generation: uuid.UUID) -> _Loaded:
         .first()
     )
     books = book_metas()
+    loaded = _Loaded(Engine(books), generation, 0)
     if snapshot is not None:
         version, data = snapshot
-        loaded = _Loaded(decode(data, books), generation, version)
-    else:
-        loaded = _Loaded(Engine(books), generation, 0)
-    if not _catch_up(loaded):
-        # The journal this snapshot needs was pruned under us (a concurrent rebuild): rebuild here.
+        try:
+            loaded = _Loaded(decode(data, books), generation, version)
+        except ValueError as error:  # written by another version of the code
+            logger.warning("recommendation snapshot v%d unusable (%s): rebuilding in memory", version, error)
+            loaded = None
+    if loaded is None or not _catch_up(loaded, observed):
+        # No usable snapshot, or the journal it needs was pruned under us (a concurrent
+        # rebuild): build from the purchases here (rebuild_recommendations stores one).
         engine, version, _ = build_from_database()
         loaded = _Loaded(engine, generation, version)
-        _catch_up(loaded)
+        _catch_up(loaded, version)
     logger.info("recommendation model loaded: generation %s, version %d", generation, loaded.version)
     return loaded
 
 
-def _catch_up(loaded: _Loaded) -> bool:
-    """Apply the journal after ``loaded.version``; False if part of it was already pruned."""
+def _catch_up(loaded: _Loaded, observed: int) -> bool:
+    """Apply the journal after ``loaded.version``; False if part of it was already pruned.
+
+    ``observed`` is a version read from the state row before this call: every journal
+    row up to it is committed, so the model is then at least that recent (a version
+    may have no rows, e.g. a duplicate order that changed nothing).
+    """
     rows = list(
         ModelChange.objects.using(ALIAS)
         .filter(version__gt=loaded.version)
@@ -146,6 +166,7 @@ def _catch_up(loaded: _Loaded) -> bool:
     if changed_books:
         for meta in book_metas(book_ids=changed_books):
             engine.upsert_book(meta)
+    loaded.version = max(loaded.version, observed)
     return True
 
 
@@ -183,9 +204,34 @@ def decode(data: bytes | memoryview, books: list[BookMeta]) -> Engine:
     return Engine.from_state(arrays, customers, books)
 
 
+def next_version() -> int:
+    """Take the writers' turn and the version of the caller's transaction's changes.
+
+    Bumping the state row locks it until the caller's transaction ends (on SQLite the
+    transaction holds the database's write lock anyway), so versions are assigned in
+    commit order and a reader never skips one. Plain SQL: every handler runs this.
+    """
+    connection = connections[ALIAS]
+    quote = connection.ops.quote_name
+    table = quote(ModelState._meta.db_table)
+    with connection.cursor() as cursor:
+        update = f"UPDATE {table} SET {quote('version')} = {quote('version')} + 1 WHERE {quote('id')} = %s"
+        cursor.execute(update, [ModelState.SINGLETON_ID])
+        if cursor.rowcount == 0:
+            ModelState.objects.using(ALIAS).get_or_create(pk=ModelState.SINGLETON_ID)
+            cursor.execute(update, [ModelState.SINGLETON_ID])
+        cursor.execute(
+            f"SELECT {quote('version')}, {quote('journal_floor')} FROM {table} WHERE {quote('id')} = %s",
+            [ModelState.SINGLETON_ID],
+        )
+        version, floor = cursor.fetchone()
+    if version - floor >= checkpoint_every():
+        transaction.on_commit(checkpoint_quietly, using=ALIAS)
+    return int(version)
+
+
 def lock_state() -> ModelState:
-    """The state row, locked until the caller's transaction ends: writers take turns here,
-    so journal versions are assigned in commit order and a reader never skips one."""
+    """The state row, locked until the caller's transaction ends (rebuilds and checkpoints)."""
     state = ModelState.objects.using(ALIAS).select_for_update().filter(pk=ModelState.SINGLETON_ID).first()
     if state is None:
         ModelState.objects.using(ALIAS).get_or_create(pk=ModelState.SINGLETON_ID)
@@ -222,8 +268,7 @@ def save_snapshot(engine: Engine, *, version: int, generation: uuid.UUID | None)
         ModelChange.objects.using(ALIAS).filter(version__lte=version).delete()
         ModelSnapshot.objects.using(ALIAS).exclude(pk=snapshot.pk).delete()
         state.journal_floor = max(state.journal_floor, version)
-        state.changes_since_snapshot = ModelChange.objects.using(ALIAS).count()
-        state.save(update_fields=["generation", "journal_floor", "changes_since_snapshot", "updated_at"])
+        state.save(update_fields=["generation", "journal_floor", "updated_at"])
     return snapshot
 
 
@@ -284,7 +329,7 @@ def build_from_database(progress: Progress | None = None) -> tuple[Engine, int, 
     books = book_metas()
 
     def step(phase: str) -> None:
-        report(f"building: {phase}", done, total)
+        report(f"building: {phase}", 0, 0)
 
     engine = Engine.build(
         books,

@@ -28,8 +28,8 @@ def test_evaluate_command_prints_the_table_and_the_blend_beats_popularity():
         match[0]: (float(match[1]), float(match[2]))
         for match in re.findall(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \|", stdout.getvalue(), re.MULTILINE)
     }
-    assert set(rows) == {"blend", "bought_together", "more_like_this", "popular"}
-    assert rows["blend"][0] >= 2 * rows["popular"][0]
+    assert set(rows) == {"blend", "bought_together", "more_like_this", "popular", "popular_all_time"}
+    assert rows["blend"][0] >= 2 * max(rows["popular"][0], rows["popular_all_time"][0])
     assert "300 held out" in stderr.getvalue()
 
 
@@ -70,6 +70,24 @@ def test_progress_line_has_counts_rate_and_eta():
     line = ProgressReporter.line("reading purchases", 250_000, 1_000_000, 0.5)
 
     assert line == "reading purchases: 250,000/1,000,000 ( 25.0%) 500,000/s, elapsed 0.5s, ETA 1.5s"
+
+
+def test_progress_reports_counted_phases_and_steps_with_their_duration():
+    stream = io.StringIO()
+    progress = ProgressReporter(stream, interval=0.0)
+
+    progress("reading purchases", 0, 4)
+    progress("reading purchases", 4, 4)
+    progress("building: co-occurrence", 0, 0)
+    progress.finish()
+
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("reading purchases: 0/4 (  0.0%)")
+    assert lines[1].startswith("reading purchases: 4/4 (100.0%)")
+    assert re.fullmatch(r"reading purchases: done in \d+\.\ds", lines[2])
+    assert lines[3] == "building: co-occurrence..."
+    assert re.fullmatch(r"building: co-occurrence: done in \d+\.\ds", lines[4])
+    assert len(lines) == 5
 
 
 @pytest.mark.django_db(databases=["recommendations", "default"])

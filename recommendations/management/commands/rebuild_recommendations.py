@@ -17,6 +17,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
+        # The raw stream: OutputWrapper would end every write with a newline, and on a
+        # terminal the progress line is redrawn in place.
         progress = ProgressReporter(self.stderr._out)
         started = time.perf_counter()
         result = services.model_rebuild(progress=progress)
