@@ -112,6 +112,7 @@ class ModuleConsumer:
         consumer_overrides: dict | None = None,
         on_processed: ProcessedCallback | None = None,
         ensure_topics: bool = True,
+        commit_interval: float = 0.1,
     ) -> None:
         if module not in topology.MODULES:
             raise ValueError(f"{module!r} is not a module")
@@ -122,6 +123,11 @@ class ModuleConsumer:
         self.consumer_overrides = consumer_overrides or {}
         self.on_processed = on_processed
         self.ensure_topics = ensure_topics
+        # Offsets are committed after the handlers' transactions, at most this often while
+        # records keep coming (and always when idle, on shutdown and on rebalance): a commit is
+        # a broker round trip, and what a crash makes re-read is skipped by the inbox anyway.
+        self.commit_interval = commit_interval
+        self._last_commit = 0.0
         self.stats = ConsumerStats()
         self.consumer: KafkaConsumer | None = None
         #: Offsets (next to read) of records fully processed but not yet committed.
@@ -174,7 +180,8 @@ class ModuleConsumer:
                     self._commit()
                     self._stop.wait(delay)
                     continue
-                self._commit()
+                if done or time.monotonic() - self._last_commit >= self.commit_interval:
+                    self._commit()
                 if done:
                     break
         finally:
@@ -290,6 +297,7 @@ class ModuleConsumer:
         if not self.pending or self.consumer is None:
             return
         offsets, self.pending = self.pending, {}
+        self._last_commit = time.monotonic()
         try:
             self.consumer.commit(offsets=offsets, timeout_ms=5_000)
         except (CommitFailedError, KafkaError) as error:

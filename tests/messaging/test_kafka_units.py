@@ -1,18 +1,20 @@
 """Kafka transport pieces that need no broker: record format, names, the relay's reading of the outbox."""
 
+import io
 import json
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
 from messaging import publish
 from messaging.envelope import Envelope
 from messaging.kafka_relay import ModuleOutbox, record_value, relay_lock_key
-from messaging.models import OutboxMessage
+from messaging.models import DeadLetter, OutboxMessage
 from messaging.topics import consumer_group, dead_letter_topic, events_topic, module_topics
 from messaging.transports import get_transport
-from tests.messaging.probes import ProbeHappened
+from tests.messaging.probes import ProbeHappened, publish_probe
 
 
 def test_a_record_value_reads_back_as_the_envelope_it_came_from():
@@ -68,9 +70,61 @@ def test_the_relay_reads_unpublished_rows_of_its_module_in_id_order(settings):
     first = OutboxMessage.objects.using("catalog").order_by("id").first()
     OutboxMessage.objects.using("catalog").filter(pk=first.pk).update(published_at=first.occurred_at)
 
-    rows, waiting = ModuleOutbox("catalog").ready_rows(limit=10)
+    records, waiting = ModuleOutbox("catalog").ready_rows(limit=10)
 
-    assert [row[4] for row in rows] == ["1", "2"]  # aggregate ids, in insert order, the published one left out
-    assert [json.loads(row[8]) for row in rows] == [{"probe_id": 1, "note": "n1"}, {"probe_id": 2, "note": "n2"}]
+    assert [record.key for record in records] == [b"1", b"2"]  # in insert order, the published one left out
+    unpublished = OutboxMessage.objects.using("catalog").filter(published_at__isnull=True).order_by("id")
+    assert [Envelope.from_dict(json.loads(record.value)) for record in records] == [
+        row.to_envelope() for row in unpublished
+    ]
+    assert dict(records[0].headers)["event_type"] == b"catalog.ProbeHappened"
     assert waiting is False
     assert OutboxMessage.objects.using("catalog").filter(published_at__isnull=True).count() == 2
+
+
+# --- operator commands that need no broker ---------------------------------------------------
+
+
+@pytest.mark.django_db(databases=["catalog", "orders"], transaction=True)
+def test_redrive_dead_letters_applies_parked_events_again(probe_handler, settings):
+    settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 2}
+    probe_handler.failures = 2
+    publish_probe(21)  # in-process: fails twice, parked
+    dead_letter = DeadLetter.objects.using("orders").get()
+    out = io.StringIO()
+
+    call_command("redrive_dead_letters", "--all", "--dry-run", "--module", "orders", stdout=out)
+    assert "1 dead letter(s) would be redriven" in out.getvalue()
+    assert DeadLetter.objects.using("orders").get().status == DeadLetter.Status.PARKED
+
+    call_command("redrive_dead_letters", str(dead_letter.pk), "--module", "orders", stdout=out)
+
+    assert "1 redriven" in out.getvalue()
+    assert [e.probe_id for e in probe_handler.received] == [21]
+    assert DeadLetter.objects.using("orders").get().status == DeadLetter.Status.REDRIVEN
+    with pytest.raises(CommandError, match="name no parked dead letter"):
+        call_command("redrive_dead_letters", str(dead_letter.pk), "--module", "orders", stdout=out, stderr=out)
+    with pytest.raises(CommandError, match="add --module"):
+        call_command("redrive_dead_letters", str(dead_letter.pk), stdout=out)
+
+
+@pytest.mark.django_db(databases=["catalog", "orders"], transaction=True)
+def test_messaging_status_reports_the_outbox_backlog(settings):
+    settings.MESSAGING = {**settings.MESSAGING, "TRANSPORT": "kafka"}
+    for probe_id in range(3):
+        publish_probe(probe_id)  # nothing relays: the Kafka transport leaves it to run_relay
+    out = io.StringIO()
+
+    call_command("messaging_status", "--module", "catalog", "--no-kafka", "--json", stdout=out)
+
+    (catalog,) = json.loads(out.getvalue())["outbox"]
+    assert (catalog["module"], catalog["unpublished"]) == ("catalog", 3)
+    assert catalog["oldest_age_seconds"] >= 0
+
+
+def test_the_relay_and_consumer_commands_refuse_the_in_process_transport(settings):
+    settings.MESSAGING = {**settings.MESSAGING, "TRANSPORT": "inprocess"}
+
+    for command in ("run_relay", "run_consumer"):
+        with pytest.raises(CommandError, match="EVENT_TRANSPORT=kafka"):
+            call_command(command, "--module", "catalog")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.core.management.base import CommandError
@@ -31,14 +32,23 @@ def selected_modules(requested: list[str] | None) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
-def on_stop_signals(stop: Callable[[], None]) -> None:
-    """SIGTERM (an orchestrator) and SIGINT (Ctrl-C) ask for a clean stop instead of killing."""
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM (an orchestrator) and SIGINT (Ctrl-C) ask for a clean stop instead of killing.
+
+    The previous handlers come back afterwards (the command may run inside another program,
+    e.g. a test run, through ``call_command``).
+    """
 
     def handler(signum, frame):
         stop()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old_handler in previous.items():
+            signal.signal(signum, old_handler)
 
 
 def quiet_kafka_client(verbosity: int) -> None:

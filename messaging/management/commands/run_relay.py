@@ -8,10 +8,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from messaging.kafka_relay import OutboxRelay, RelayBusy, RelayStats
 from messaging.management.commands._kafka import (
-    on_stop_signals,
     quiet_kafka_client,
     require_kafka_transport,
     selected_modules,
+    stop_on_signals,
 )
 
 
@@ -37,6 +37,13 @@ class Command(BaseCommand):
             help="seconds between polls when no notification arrives (default 1.0 on PostgreSQL, 0.1 on SQLite).",
         )
         parser.add_argument(
+            "--linger",
+            type=float,
+            default=0.01,
+            help="under a steady stream, seconds a round waits after the previous one so that it carries several "
+            "events (default 0.01; a lone event after a quiet spell goes at once).",
+        )
+        parser.add_argument(
             "--progress-interval", type=float, default=10.0, help="seconds between progress lines (default 10)."
         )
 
@@ -47,17 +54,22 @@ class Command(BaseCommand):
         if options["batch_size"] is not None and options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         once = options["once"]
-        relay = OutboxRelay(modules, batch_size=options["batch_size"], poll_interval=options["poll_interval"])
-        on_stop_signals(relay.stop)
+        relay = OutboxRelay(
+            modules,
+            batch_size=options["batch_size"],
+            poll_interval=options["poll_interval"],
+            linger=options["linger"],
+        )
         self.stdout.write(f"relaying the outbox of {', '.join(modules)}{' once' if once else ''}")
         progress = _Progress(self)
         try:
-            stats = relay.run(
-                once=once,
-                max_failures=3 if once else None,
-                on_progress=progress,
-                progress_interval=options["progress_interval"],
-            )
+            with stop_on_signals(relay.stop):
+                stats = relay.run(
+                    once=once,
+                    max_failures=3 if once else None,
+                    on_progress=progress,
+                    progress_interval=options["progress_interval"],
+                )
         except RelayBusy as error:
             raise CommandError(f"{error}; it publishes these rows.") from error
         except Exception as error:
