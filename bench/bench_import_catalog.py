@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from report import write_section  # bench/report.py: benchmarks run as scripts from bench/
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT.parent / "shared" / "data" / "goodbooks-10k" / "books.csv"
 HEADING = "## Catalog import"
@@ -147,16 +149,6 @@ def markdown(file: Path, runs: list[Run], context: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="goodbooks-10k books.csv")
@@ -168,7 +160,7 @@ def main() -> None:
     section = markdown(options.file, runs, context)
     print(section)
     if options.write:
-        write_section(options.write, section)
+        write_section(options.write, HEADING, section)
         print(f"wrote the '{HEADING}' section of {options.write}")
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import resource
 import shutil
 import statistics
@@ -42,6 +41,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+
+from report import write_section  # bench/report.py: benchmarks run as scripts from bench/
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BOOKS_CSV = BASE_DIR.parent / "shared" / "data" / "goodbooks-10k" / "books.csv"
@@ -348,7 +349,7 @@ def run(args, directory: str) -> None:
     section = report(args, rows, generated_lines=len(log), customers=customers)
     print(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, HEADING, section)
         say(f"updated the {HEADING!r} section of {args.write}")
 
 
@@ -392,17 +393,6 @@ def report(args, rows: list[tuple[str, str, str]], *, generated_lines: int, cust
         + " --write docs/benchmarks.md`.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section of a markdown file, and nothing else."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

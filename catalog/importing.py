@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -31,7 +31,7 @@ from django.utils.text import slugify
 from catalog import isbn as isbns
 from catalog.contracts import BookPublished, BookUpdated
 from catalog.models import Author, Book, BookAuthor, Genre, Stock
-from catalog.services import book_state, search_document_of
+from catalog.services import book_names, book_state, search_document_of
 from messaging import Event, publish_many
 from messaging.transports import get_transport
 
@@ -450,19 +450,7 @@ def _import_batch(
             for book in Book.objects.using(DB).filter(goodreads_book_id__in=[row.key for row in rows])
         }
         existing_ids = [book.id for book in existing.values()]
-        old_authors: dict[int, list[str]] = defaultdict(list)
-        for book_id, name in (
-            BookAuthor.objects.using(DB)
-            .filter(book_id__in=existing_ids)
-            .order_by("book_id", "position", "id")
-            .values_list("book_id", "author__name")
-        ):
-            old_authors[book_id].append(name)
-        old_genres: dict[int, list[str]] = defaultdict(list)
-        for book_id, name in (
-            Book.genres.through.objects.using(DB).filter(book_id__in=existing_ids).values_list("book_id", "genre__name")
-        ):
-            old_genres[book_id].append(name)
+        old_authors, old_genres = book_names(existing_ids)
         available = dict(Stock.objects.using(DB).filter(book_id__in=existing_ids).values_list("book_id", "on_hand"))
         reserved = dict(Stock.objects.using(DB).filter(book_id__in=existing_ids).values_list("book_id", "reserved"))
         isbn_owner = dict(

@@ -67,12 +67,13 @@ def search_document_of(title: str, author_names: Iterable[str]) -> str:
     return " ".join([title, *author_names]).casefold()
 
 
-def book_states(book_ids: Iterable[int]) -> dict[int, dict]:
-    """The public state (BookState fields) of many books, in three queries."""
+def book_names(book_ids: Iterable[int]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Author names (in credited order) and genre names (alphabetical) of many books, in two queries."""
     ids = list(book_ids)
-    if not ids:
-        return {}
     authors: dict[int, list[str]] = defaultdict(list)
+    genres: dict[int, list[str]] = defaultdict(list)
+    if not ids:
+        return authors, genres
     for book_id, name in (
         BookAuthor.objects.using(DB)
         .filter(book_id__in=ids)
@@ -80,7 +81,6 @@ def book_states(book_ids: Iterable[int]) -> dict[int, dict]:
         .values_list("book_id", "author__name")
     ):
         authors[book_id].append(name)
-    genres: dict[int, list[str]] = defaultdict(list)
     for book_id, name in (
         Book.genres.through.objects.using(DB)
         .filter(book_id__in=ids)
@@ -88,6 +88,15 @@ def book_states(book_ids: Iterable[int]) -> dict[int, dict]:
         .values_list("book_id", "genre__name")
     ):
         genres[book_id].append(name)
+    return authors, genres
+
+
+def book_states(book_ids: Iterable[int]) -> dict[int, dict]:
+    """The public state (BookState fields) of many books, in three queries."""
+    ids = list(book_ids)
+    if not ids:
+        return {}
+    authors, genres = book_names(ids)
     states = {}
     for book in Book.objects.using(DB).filter(id__in=ids).select_related("stock"):
         stock = getattr(book, "stock", None)
