@@ -67,7 +67,11 @@ def consumer_config(module: str, bootstrap_servers: list[str] | None = None, **o
         "fetch_max_wait_ms": 100,
         # A batch with retries and backoff must fit in max_poll_interval_ms.
         "max_poll_records": 50,
-        "max_poll_interval_ms": 600_000,
+        "max_poll_interval_ms": 300_000,
+        # A crashed member keeps its partitions until its session expires: keep that short
+        # (the client's default, 45 s, stalled a module's events that long after a crash).
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
         "metadata_max_age_ms": 30_000,
         "bootstrap_timeout_ms": 10_000,
         "reconnect_backoff_max_ms": 2_000,

@@ -1,0 +1,69 @@
+"""Fixtures of the fault drills: the shared servers, a JWT key pair, split shops and a private broker."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.e2e.harness import tail
+from tests.faults.harness import Infra, JwtKeys, PrivateKafka, SplitShop, shared_infra
+
+SHOPS = pytest.StashKey[list]()
+BROKERS = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infra:
+    return shared_infra()
+
+
+@pytest.fixture(scope="session")
+def jwt_keys(tmp_path_factory) -> JwtKeys:
+    return JwtKeys.create(tmp_path_factory.mktemp("faults-keys"))
+
+
+@pytest.fixture
+def make_shop(request, infra, jwt_keys, tmp_path):
+    """``make_shop(kafka=None)``: a new :class:`SplitShop` (fresh databases, own topic prefix), torn down after."""
+    shops: list[SplitShop] = request.node.stash.setdefault(SHOPS, [])
+
+    def make(*, kafka: str | None = None) -> SplitShop:
+        shop = SplitShop(infra=infra, keys=jwt_keys, workdir=tmp_path / f"shop{len(shops)}", kafka=kafka)
+        shops.append(shop)
+        shop.create()
+        return shop
+
+    yield make
+    for shop in shops:
+        shop.close()
+
+
+@pytest.fixture
+def private_kafka(request, tmp_path_factory) -> PrivateKafka:
+    """A broker of this test's own, which it may stop without disturbing anyone; stopped and deleted after.
+
+    Request it before ``make_shop`` so that it outlives the shops on it (fixtures end in reverse order).
+    """
+    state_dir = tmp_path_factory.mktemp("faults-kafka")
+    broker = PrivateKafka(state_dir)
+    request.node.stash.setdefault(BROKERS, []).append(broker)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed drill shows the end of every process's log (and the private broker's)."""
+    report = yield
+    if report.failed and call.when == "call":
+        for shop in item.stash.get(SHOPS, []):
+            for log in shop.logs():
+                report.sections.append((f"{shop.prefix} {log.name}", tail(log, 30)))
+        for broker in item.stash.get(BROKERS, []):
+            report.sections.append((f"private broker {broker.bootstrap}", broker.log_tail()))
+    return report
