@@ -19,14 +19,24 @@ ruff check .
 echo "== lint-imports"
 lint-imports
 
+DATABASE_VARIABLES=(DATABASE_URL ACCOUNTS_DATABASE_URL CATALOG_DATABASE_URL ORDERS_DATABASE_URL RECOMMENDATIONS_DATABASE_URL)
+
 echo "== unit and integration tests (one process, SQLite)"
-run_pytest -n 2 -m "not postgres and not kafka and not e2e"
+# The embedded default, whatever database URLs the caller's environment holds.
+(
+    unset "${DATABASE_VARIABLES[@]}"
+    run_pytest -n 2 -m "not postgres and not kafka and not e2e"
+)
 
 # --- real servers ----------------------------------------------------------------------------
 # Started once for the run (idempotent: a server already running, or given by the caller through
 # the *DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS variables, is used as it is). What this run started,
 # it stops at the end.
 echo "== starting PostgreSQL and Kafka"
+# PostgreSQL URLs given by the caller mean "use my server" (scripts/dev/postgres.sh then only checks it).
+if [[ "${DATABASE_URL:-}" == postgres* && -z "${QUIRE_EXTERNAL_POSTGRES:-}" ]]; then
+    export QUIRE_EXTERNAL_POSTGRES=1
+fi
 stop_after=()
 scripts/dev/postgres.sh status >/dev/null 2>&1 || stop_after+=(postgres)
 scripts/dev/kafka.sh status >/dev/null 2>&1 || stop_after+=(kafka)
