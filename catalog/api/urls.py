@@ -1,25 +1,9 @@
 from django.urls import path
-from drf_spectacular.utils import extend_schema
-from rest_framework.decorators import api_view, permission_classes
-from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
-from rest_framework.reverse import reverse
 
 from catalog.api import views
+from config.api import module_root_view
 
-
-@extend_schema(exclude=True)
-@api_view(["GET"])
-@permission_classes([AllowAny])
-def module_root(request, format=None):
-    """The catalog's resources."""
-    return Response(
-        {
-            name: reverse(f"catalog:{name}", request=request, format=format)
-            for name in ("book-list", "author-list", "genre-list")
-        }
-    )
-
+module_root = module_root_view("catalog", ["book-list", "author-list", "genre-list"])
 
 app_name = "catalog"
 urlpatterns = [
