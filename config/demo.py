@@ -62,15 +62,11 @@ def isbn13_for(number: int) -> str:
     return digits + str((10 - total % 10) % 10)
 
 
-def seed_demo(*, books: int = 300, customers: int = 12, seed: int = 7, report: Callable[[str], None] = print):
-    from accounts.services import customer_register
+def seed_catalog(*, books: int, seed: int, report: Callable[[str], None] = print) -> list:
+    """Genres, authors and ``books`` books with stock, through catalog's services."""
     from catalog.services import author_create, book_create, genre_create
-    from orders.payments import Card
-    from orders.services import LineRequest, order_pay, order_place, order_ship
 
     rng = random.Random(seed)
-    summary = SeedSummary()
-
     genres = [genre_create(name=name) for name in GENRES]
     authors = [
         author_create(name=f"{first} {last}")
@@ -84,40 +80,65 @@ def seed_demo(*, books: int = 300, customers: int = 12, seed: int = 7, report: C
         title = f"The {rng.choice(TITLE_ADJECTIVES)} {rng.choice(TITLE_NOUNS)}"
         if rng.random() < 0.3:
             title += f" ({author.name.split()[-1]} Chronicles, #{number // len(authors) + 1})"
-        book = book_create(
-            title=title,
-            authors=[author] + ([rng.choice(authors)] if rng.random() < 0.1 else []),
-            genres=list(dict.fromkeys(genre_pair)),
-            price=Decimal(rng.randrange(599, 3499)) / 100,
-            currency="EUR",
-            isbn13=isbn13_for(number),
-            language=rng.choice(LANGUAGES),
-            publication_year=rng.randrange(1850, 2026),
-            description=f"A demo book: {title}, by {author.name}.",
-            on_hand=rng.choice([0, 2, 5, 10, 20, 40]),
+        catalogue.append(
+            book_create(
+                title=title,
+                authors=[author] + ([rng.choice(authors)] if rng.random() < 0.1 else []),
+                genres=list(dict.fromkeys(genre_pair)),
+                price=Decimal(rng.randrange(599, 3499)) / 100,
+                currency="EUR",
+                isbn13=isbn13_for(number),
+                language=rng.choice(LANGUAGES),
+                publication_year=rng.randrange(1850, 2026),
+                description=f"A demo book: {title}, by {author.name}.",
+                on_hand=rng.choice([0, 2, 5, 10, 20, 40]),
+            )
         )
-        catalogue.append(book)
-    summary.books = len(catalogue)
-    report(f"{summary.books} books in {len(genres)} genres by {len(authors)} authors")
+    report(f"{len(catalogue)} books in {len(genres)} genres by {len(authors)} authors")
+    return catalogue
 
-    in_stock = [book for book in catalogue if book.stock.on_hand > 0]
-    card = Card(number="4242424242424242", exp_month=12, exp_year=2099, cvc="123")
+
+def seed_customers(*, customers: int, report: Callable[[str], None] = print) -> list:
+    """``customers`` demo customers, all with the password :data:`DEMO_PASSWORD`."""
+    from accounts.services import customer_register
+
+    registered = []
     for index in range(customers):
         first, last = FIRST_NAMES[index % len(FIRST_NAMES)], LAST_NAMES[index % len(LAST_NAMES)]
         with override_settings(PASSWORD_HASHERS=["config.demo.DemoPasswordHasher"]):
-            customer = customer_register(
-                email=f"{first.lower()}.{last.lower()}@demo.quire.test", password=DEMO_PASSWORD, name=f"{first} {last}"
+            registered.append(
+                customer_register(
+                    email=f"{first.lower()}.{last.lower()}@demo.quire.test",
+                    password=DEMO_PASSWORD,
+                    name=f"{first} {last}",
+                )
             )
-        summary.customers += 1
+    report(f"{len(registered)} customers (password {DEMO_PASSWORD!r})")
+    return registered
+
+
+def seed_orders(*, customers: list, catalogue: list, seed: int, report: Callable[[str], None] = print) -> int:
+    """A few orders per customer, each customer favouring a genre; some paid, some shipped.
+
+    Needs catalog and orders in this process: the saga settles synchronously after commit.
+    """
+    from orders.payments import Card
+    from orders.services import LineRequest, order_pay, order_place, order_ship
+
+    rng = random.Random(seed)
+    in_stock = [book for book in catalogue if book.stock.on_hand > 0]
+    genres = sorted({genre.name for book in in_stock for genre in book.genres.all()})
+    card = Card(number="4242424242424242", exp_month=12, exp_year=2099, cvc="123")
+    placed = 0
+    for index, customer in enumerate(customers):
         favourite = rng.choice(genres)
-        liked = [book for book in in_stock if favourite in book.genres.all()] or in_stock
+        liked = [book for book in in_stock if favourite in {g.name for g in book.genres.all()}] or in_stock
         for order_number in range(rng.randrange(1, 4)):
             picks = rng.sample(liked, k=min(len(liked), rng.randrange(1, 4)))
             order = order_place(
                 customer_id=customer.id, lines=[LineRequest(book_id=book.id, quantity=1) for book in picks]
             )
-            summary.orders += 1
-            # In one process the saga settles synchronously after commit; pay and ship some.
+            placed += 1
             if order_number == 0:
                 try:
                     order_pay(order_id=order.id, customer_id=customer.id, card=card)
@@ -125,5 +146,23 @@ def seed_demo(*, books: int = 300, customers: int = 12, seed: int = 7, report: C
                         order_ship(order_id=order.id)
                 except Exception as error:  # a rejected order (out of stock) cannot be paid: fine
                     report(f"order {order.id} left as it is: {error}")
-    report(f"{summary.customers} customers (password {DEMO_PASSWORD!r}) with {summary.orders} orders")
+    report(f"{placed} orders")
+    return placed
+
+
+def seed_demo(
+    *, modules: tuple[str, ...], books: int = 300, customers: int = 12, seed: int = 7, report=print
+) -> SeedSummary:
+    """Seed the parts of the demo shop that belong to ``modules`` (those this process serves).
+
+    In one process: books, customers and their orders. In a split shop, the catalog service
+    seeds books and the accounts service customers; orders and recommendations learn of the
+    books through events, and the customers can sign in and buy.
+    """
+    summary = SeedSummary()
+    catalogue = seed_catalog(books=books, seed=seed, report=report) if "catalog" in modules else []
+    registered = seed_customers(customers=customers, report=report) if "accounts" in modules else []
+    summary.books, summary.customers = len(catalogue), len(registered)
+    if {"accounts", "catalog", "orders"} <= set(modules):
+        summary.orders = seed_orders(customers=registered, catalogue=catalogue, seed=seed + 1, report=report)
     return summary

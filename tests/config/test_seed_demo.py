@@ -40,4 +40,24 @@ def test_seeding_twice_with_if_empty_adds_nothing(capsys):
 
     call_command("seed_demo", if_empty=True)
 
-    assert "already has books" in capsys.readouterr().out
+    assert "already has data" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(databases=["catalog"])
+def test_a_catalog_service_seeds_only_its_books(settings, capsys):
+    settings.SERVICE, settings.SERVED_MODULES = "catalog", ("catalog",)
+    from catalog.models import Book
+
+    call_command("seed_demo", books=7, customers=3)
+
+    assert Book.objects.count() == 7
+    assert "0 customers, 0 orders" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(databases=["catalog"])
+def test_a_module_with_no_demo_data_of_its_own_says_so(settings, capsys):
+    settings.SERVICE, settings.SERVED_MODULES = "recommendations", ("recommendations",)
+
+    call_command("seed_demo")
+
+    assert "learns from other modules' events" in capsys.readouterr().out
