@@ -34,18 +34,8 @@ class BookAdminForm(forms.ModelForm):
 
     class Meta:
         model = Book
-        fields = [
-            "title",
-            "isbn13",
-            "genres",
-            "language",
-            "publication_year",
-            "description",
-            "cover_url",
-            "price",
-            "currency",
-            "active",
-        ]
+        # What book_update lets staff change, plus genres and the active flag it takes apart.
+        fields = [*services.BOOK_EDITABLE_FIELDS, "genres", "active"]
 
     def clean_isbn13(self) -> str | None:
         value = self.cleaned_data.get("isbn13") or ""
