@@ -16,7 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import Customer
 from accounts.selectors import customer_get
-from config.auth import CUSTOMER_ROLE
+from web.auth import CUSTOMER_ROLE
 
 SUBJECT_CLAIM = "sub"
 ROLE_CLAIM = "role"

@@ -13,10 +13,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from config.problems import api_not_found
+from web.problems import api_not_found
 
-handler404 = "config.problems.handler404"
-handler500 = "config.problems.handler500"
+handler404 = "web.problems.handler404"
+handler500 = "web.problems.handler500"
 
 
 def module_urlpatterns(module: str) -> list:

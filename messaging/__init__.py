@@ -4,11 +4,49 @@ A module declares its events in ``contracts.py`` as subclasses of :class:`Event`
 publishes them with :func:`publish` inside its service's transaction, and reacts to
 other modules' events with :func:`handles` in ``handlers.py``. Which transport
 carries them (in-process or Kafka) is configuration, invisible to the module.
+
+This facade is all a module imports from ``messaging``.
 """
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
 
 from messaging.envelope import Envelope
 from messaging.events import Event, InvalidEvent
+from messaging.progress import Progress
 from messaging.publishing import PublishOutsideTransaction, publish, publish_many
 from messaging.registry import handles
 
-__all__ = ["Envelope", "Event", "InvalidEvent", "PublishOutsideTransaction", "handles", "publish", "publish_many"]
+
+def wake(alias: str) -> None:
+    """Ask the transport to carry what is waiting in ``alias``'s outbox now.
+
+    For code that published with ``publish_many(..., wake=False)`` (a bulk import wakes
+    the transport once, at its end, not once per batch).
+    """
+    from messaging.transports import get_transport
+
+    get_transport().wake(alias)
+
+
+def occurred_at(event: Event) -> datetime:
+    """When the fact happened: the envelope's time, or now for an event not yet delivered."""
+    envelope = event.envelope
+    return envelope.occurred_at if envelope is not None else timezone.now()
+
+
+__all__ = [
+    "Envelope",
+    "Event",
+    "InvalidEvent",
+    "Progress",
+    "PublishOutsideTransaction",
+    "handles",
+    "occurred_at",
+    "publish",
+    "publish_many",
+    "wake",
+]

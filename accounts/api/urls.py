@@ -1,7 +1,7 @@
 from django.urls import path
 
 from accounts.api import views
-from config.api import module_root_view
+from web.api import module_root_view
 
 module_root = module_root_view("accounts", ["register", "token", "token-refresh", "me", "password-change", "addresses"])
 

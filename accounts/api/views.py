@@ -26,7 +26,7 @@ from accounts.api.serializers import (
     TokenPairSerializer,
 )
 from accounts.models import Address, Customer
-from config.auth import IsCustomer, customer_id_of
+from web.auth import IsCustomer, customer_id_of
 
 BEARER_CHALLENGE = 'Bearer realm="api"'
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from catalog.api import views
-from config.api import module_root_view
+from web.api import module_root_view
 
 module_root = module_root_view("catalog", ["book-list", "author-list", "genre-list"])
 

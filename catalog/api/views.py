@@ -1,6 +1,6 @@
 """catalog's HTTP API: thin views over selectors (reads) and services (writes).
 
-Everyone may read; only staff may write (config.auth.IsStaffOrReadOnly). Withdrawn books
+Everyone may read; only staff may write (web.auth.IsStaffOrReadOnly). Withdrawn books
 are left out of the public list; staff list them with ``?status=withdrawn`` or ``all``.
 """
 
@@ -30,7 +30,7 @@ from catalog.api.serializers import (
     StockSetSerializer,
 )
 from catalog.models import Author, Book, Genre, Stock
-from config.auth import IsStaff, IsStaffOrReadOnly
+from web.auth import IsStaff, IsStaffOrReadOnly
 
 BOOK_ORDERINGS = {
     "title": ("title", False),

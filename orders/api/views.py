@@ -14,8 +14,6 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.auth import IsCustomer, IsStaff, customer_id_of, is_customer
-from config.problems import problem_response
 from orders import selectors, services
 from orders.api.serializers import (
     CardPaymentSerializer,
@@ -28,6 +26,8 @@ from orders.api.serializers import (
 )
 from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, IllegalTransition
 from orders.models import CartItem, Order
+from web.auth import IsCustomer, IsStaff, customer_id_of, is_customer
+from web.problems import problem_response
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # The draft makes the value a structured-field string ("..."); a bare token is accepted too.

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from config.api import module_root_view
 from recommendations.api import views
+from web.api import module_root_view
 
 module_root = module_root_view("recommendations", ["me", "popular"], templates={"similar": "books/{book_id}/similar/"})
 

@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.auth import IsCustomer, customer_id_of
 from recommendations import selectors
 from recommendations.api.serializers import (
     CustomerPicksSerializer,
@@ -20,6 +19,7 @@ from recommendations.api.serializers import (
     PopularQuerySerializer,
     SimilarBooksSerializer,
 )
+from web.auth import IsCustomer, customer_id_of
 
 
 def _query(serializer_class, request: Request) -> dict:

@@ -15,7 +15,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 @pytest.fixture
 def project_copy(tmp_path):
-    for package in ("config", "messaging", *topology.MODULES):
+    for package in ("config", "web", "messaging", *topology.MODULES):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
@@ -38,6 +38,8 @@ def test_the_project_keeps_its_boundaries(project_copy):
         ("orders/boundary_probe.py", "import catalog.apps\n", "orders.boundary_probe -> catalog.apps"),
         ("catalog/boundary_probe.py", "from accounts.api import urls\n", "catalog.boundary_probe -> accounts.api.urls"),
         ("messaging/boundary_probe.py", "import orders.contracts\n", "messaging.boundary_probe -> orders.contracts"),
+        ("web/boundary_probe.py", "import config.settings\n", "web.boundary_probe -> config.settings"),
+        ("web/boundary_probe.py", "from catalog import services\n", "web.boundary_probe -> catalog.services"),
     ],
 )
 def test_an_import_of_another_modules_internals_fails(project_copy, importer, statement, reported):

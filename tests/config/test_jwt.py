@@ -30,15 +30,15 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import Customer
 from accounts.tokens import access_token_for
-from config.auth import IsCustomer, customer_id_of
 from config.keys import generate_key_pair
+from web.auth import IsCustomer, customer_id_of
 
 BASE_DIR = settings.BASE_DIR
 WHOAMI = "/whoami/"
 
 
 class WhoAmIView(APIView):
-    """Stands in for any module's customer endpoint: nothing but config.auth and the public key."""
+    """Stands in for any module's customer endpoint: nothing but web.auth and the public key."""
 
     permission_classes = [IsCustomer]
 
@@ -254,7 +254,7 @@ VERIFY_IN_ANOTHER_SERVICE = textwrap.dedent(
     from rest_framework.test import APIRequestFactory
     from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
     from rest_framework_simplejwt.exceptions import InvalidToken
-    from config.auth import customer_id_of
+    from web.auth import customer_id_of
 
     good, forged = json.load(sys.stdin)
     def authenticate(token):

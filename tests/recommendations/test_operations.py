@@ -1,4 +1,4 @@
-"""Operator surfaces: the evaluation command, progress lines, the admin."""
+"""Operator surfaces: the evaluation command, the admin."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from django.core.management import CommandError, call_command
 
 from recommendations import evaluation
 from recommendations.management.commands.evaluate_recommendations import DEFAULT_BOOKS
-from recommendations.progress import ProgressReporter
 from tests.recommendations.factories import handle, order_confirmed, shelf
 
 needs_goodbooks = pytest.mark.skipif(not DEFAULT_BOOKS.is_file(), reason=f"goodbooks-10k not at {DEFAULT_BOOKS}")
@@ -64,30 +63,6 @@ def test_goodbooks_rows_that_cannot_be_read_are_reported_by_row_number(tmp_path)
 
     assert [b.authors for b in books] == [("Ann Leckie", "Someone Else")]
     assert len(errors) == 1 and errors[0].startswith("row 3:")
-
-
-def test_progress_line_has_counts_rate_and_eta():
-    line = ProgressReporter.line("reading purchases", 250_000, 1_000_000, 0.5)
-
-    assert line == "reading purchases: 250,000/1,000,000 ( 25.0%) 500,000/s, elapsed 0.5s, ETA 1.5s"
-
-
-def test_progress_reports_counted_phases_and_steps_with_their_duration():
-    stream = io.StringIO()
-    progress = ProgressReporter(stream, interval=0.0)
-
-    progress("reading purchases", 0, 4)
-    progress("reading purchases", 4, 4)
-    progress("building: co-occurrence", 0, 0)
-    progress.finish()
-
-    lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("reading purchases: 0/4 (  0.0%)")
-    assert lines[1].startswith("reading purchases: 4/4 (100.0%)")
-    assert re.fullmatch(r"reading purchases: done in \d+\.\ds", lines[2])
-    assert lines[3] == "building: co-occurrence..."
-    assert re.fullmatch(r"building: co-occurrence: done in \d+\.\ds", lines[4])
-    assert len(lines) == 5
 
 
 @pytest.mark.django_db(databases=["recommendations", "default"])

@@ -6,8 +6,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from messaging import Progress
 from recommendations import services
-from recommendations.progress import ProgressReporter
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         # The raw stream: OutputWrapper would end every write with a newline, and on a
         # terminal the progress line is redrawn in place.
-        progress = ProgressReporter(self.stderr._out)
+        progress = Progress(self.stderr._out)
         started = time.perf_counter()
         result = services.model_rebuild(progress=progress)
         progress.finish()

@@ -1,4 +1,8 @@
-"""Progress lines for long operator commands: counts, rate and ETA, on stderr."""
+"""Progress lines for every long operator command (import, rebuild, relay, consumer).
+
+One helper, so that every command reports the same way: counts, rate and ETA when the
+total is known, counts and the rate since the last line for an open-ended stream.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ import time
 from typing import TextIO
 
 
-class ProgressReporter:
+class Progress:
     """Call with ``(phase, done, total)``; a phase with ``total`` 0 is a step without counts.
+
+    ``detail`` adds the caller's own figures to the line (``new 12, updated 3``).
 
     Counted phases print at most every ``interval`` seconds (counts, rate, ETA); every
     phase ends with the time it took. On a terminal the line is redrawn in place;
@@ -22,7 +28,7 @@ class ProgressReporter:
         self.phase: str | None = None
         self.started = self.last = 0.0
 
-    def __call__(self, phase: str, done: int, total: int) -> None:
+    def __call__(self, phase: str, done: int, total: int, detail: str = "") -> None:
         now = time.monotonic()
         if phase != self.phase:
             self.finish()
@@ -33,7 +39,8 @@ class ProgressReporter:
         if not total or (now - self.last < self.interval and done < total):
             return
         self.last = now
-        self._write(self.line(phase, done, total, now - self.started))
+        line = self.line(phase, done, total, now - self.started)
+        self._write(f"{line}  {detail}" if detail else line)
 
     @staticmethod
     def line(phase: str, done: int, total: int, elapsed: float) -> str:

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-pytestmark = [pytest.mark.urls("tests.config.problem_urls"), pytest.mark.django_db(databases=["default"])]
+pytestmark = [pytest.mark.urls("tests.web.problem_urls"), pytest.mark.django_db(databases=["default"])]
 
 
 def assert_problem(response, status):

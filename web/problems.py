@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
+from web.errors import DomainError
+
 logger = logging.getLogger(__name__)
 CONTENT_TYPE = "application/problem+json"
 
@@ -63,6 +65,9 @@ def problem_response(status_code: int, detail: str, *, request=None, headers=Non
 
 def problem_exception_handler(exc, context):
     request = context.get("request")
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return problem_response(exc.status, exc.detail, request=request, **exc.problem_members())
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
