@@ -46,9 +46,3 @@ def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
         config.setdefault("TEST", {})["DEPENDENCIES"] = []
     config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     return config
-
-
-def same_database(first: dict, second: dict) -> bool:
-    """Two aliases that point at one physical database (a service's default and its module)."""
-    keys = ("ENGINE", "NAME", "HOST", "PORT")
-    return all(str(first.get(key, "")) == str(second.get(key, "")) for key in keys)

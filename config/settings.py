@@ -87,7 +87,12 @@ for _module in SERVED_MODULES:
     DATABASES[topology.alias_for_module(_module)] = database_config(
         env, _module, f"sqlite:///{VAR_DIR / (_module + '.sqlite3')}"
     )
-DATABASE_ROUTERS = ["config.routers.ModuleRouter"]
+# Each served module routes its own models; then the messaging tables and contrib apps.
+DATABASE_ROUTERS = [
+    *(f"{module}.routers.{module.capitalize()}Router" for module in SERVED_MODULES),
+    "config.routers.MessagingRouter",
+    "config.routers.ContribRouter",
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -19,6 +19,7 @@ from messaging.events import Event, InvalidEvent
 from messaging.progress import Progress
 from messaging.publishing import PublishOutsideTransaction, publish, publish_many
 from messaging.registry import handles
+from messaging.routing import ModuleRouter
 
 
 def wake(alias: str) -> None:
@@ -42,6 +43,7 @@ __all__ = [
     "Envelope",
     "Event",
     "InvalidEvent",
+    "ModuleRouter",
     "Progress",
     "PublishOutsideTransaction",
     "handles",

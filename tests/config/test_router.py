@@ -1,8 +1,11 @@
 """The router keeps every module's tables in its own database."""
 
+from importlib import import_module
+
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 
 from config import topology
@@ -85,3 +88,22 @@ def test_a_service_whose_default_shares_its_module_database_migrates_everything_
     assert router.allow_migrate("catalog", "auth") is True
     assert router.allow_migrate("default", "messaging") is True
     assert router.allow_migrate("catalog", "orders") is False
+
+
+def test_a_messaging_model_used_without_a_database_says_what_to_pass():
+    with pytest.raises(ImproperlyConfigured, match=r"OutboxMessage\.objects\.using\(<module alias>\)"):
+        OutboxMessage.objects.count()
+
+
+@pytest.mark.parametrize("module", topology.MODULES)
+def test_each_module_router_alone_decides_where_its_models_go(module):
+    routers = import_module(f"{module}.routers")
+    router = getattr(routers, f"{module.capitalize()}Router")()
+    models = list(apps.get_app_config(module).get_models())
+
+    assert models, f"{module} declares no models"
+    assert {router.db_for_read(model) for model in models} == {routers.DATABASE}
+    assert {router.db_for_write(model) for model in models} == {routers.DATABASE}
+    assert router.db_for_read(get_user_model()) is None  # not its model: the next router decides
+    assert router.allow_migrate(routers.DATABASE, module) is True
+    assert router.allow_migrate("default", module) is False
