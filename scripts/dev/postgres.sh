@@ -150,9 +150,13 @@ listen_addresses = '$PG_HOST'
 port = $PG_PORT
 unix_socket_directories = '$PG_RUN'
 max_connections = 200
-# Test/dev only: trade durability for speed. A crash can corrupt this cluster; it is disposable.
+# A commit is acknowledged only after its WAL reached the operating system, so a crash of
+# PostgreSQL itself (kill -9, pg_ctl stop -m immediate) loses no acknowledged order: the
+# application's promise (a 201 means the order and its outbox rows exist) holds here too.
+synchronous_commit = on
+# Test/dev only: no fsync to disk and no full-page images. What that gives up is a crash of
+# the whole machine (power loss, kernel panic), which can lose or corrupt this disposable cluster.
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 EOF
     chmod 644 "$tmp"
