@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.e2e.harness import Shop, one_process_shop, services_shop, tail
+from tests.e2e.harness import Shop, one_process_shop, services_shop
+from tests.support.processes import tail
 
 TOPOLOGIES = {"one_process": one_process_shop, "services": services_shop}
 

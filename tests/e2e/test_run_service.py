@@ -6,32 +6,20 @@ import signal
 import socket
 import subprocess
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import MODULES, PYTHON, REPO, _clean_env, free_port, wait_until
+from tests.e2e.harness import one_process_env
+from tests.support.http import answers
+from tests.support.processes import PYTHON, REPO, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-def _env(workdir: Path) -> dict[str, str]:
-    return _clean_env(
-        SERVICE="all",
-        EVENT_TRANSPORT="inprocess",
-        QUIRE_VAR_DIR=str(workdir),
-        DATABASE_URL=f"sqlite:///{workdir / 'default.sqlite3'}",
-        **{f"{m.upper()}_DATABASE_URL": f"sqlite:///{workdir / (m + '.sqlite3')}" for m in MODULES},
-    )
-
-
 def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    return answers(f"http://127.0.0.1:{port}/api/")
 
 
 def test_serves_then_stops_every_child_on_sigterm():
@@ -39,14 +27,14 @@ def test_serves_then_stops_every_child_on_sigterm():
         port = free_port()
         process = subprocess.Popen(
             [PYTHON, "manage.py", "run_service", "--port", str(port), "--migrate", "--max-restarts", "0"],
-            env=_env(Path(workdir)),
+            env=one_process_env(Path(workdir)),
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         try:
-            wait_until(lambda: process.poll() is not None or _answers(port), timeout=60, what="run_service answers")
+            wait_until(lambda: process.poll() is not None or _answers(port), timeout=60, message="run_service answers")
             assert process.poll() is None, process.communicate()[0]
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=40)
@@ -65,7 +53,7 @@ def test_exits_non_zero_when_its_web_server_cannot_start():
         taken.listen()
         result = subprocess.run(
             [PYTHON, "manage.py", "run_service", "--port", str(taken.getsockname()[1]), "--max-restarts", "0"],
-            env=_env(Path(workdir)),
+            env=one_process_env(Path(workdir)),
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -13,7 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.harness import Client, Shop, expect
+from tests.e2e.harness import Shop
+from tests.support.http import Client, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +70,7 @@ def add_to_cart(shop: Shop, customer: Client, book_id: int, quantity: int) -> di
             return False  # orders' copy of the book has not arrived yet
         return expect(response, 200, 201)
 
-    return shop.wait_until(added, what=f"orders accepts book {book_id} in a cart")
+    return shop.wait_until(added, message=f"orders accepts book {book_id} in a cart")
 
 
 def wait_sellable(shop: Shop, customer: Client, book_id: int) -> None:
@@ -89,7 +90,7 @@ def order_in_state(shop: Shop, customer: Client, order_id: str, state: str) -> d
         order = expect(customer.get(f"/api/orders/{order_id}/"), 200)
         return order if order["state"] == state else False
 
-    return shop.wait_until(reached, what=f"order {order_id} becomes {state}")
+    return shop.wait_until(reached, message=f"order {order_id} becomes {state}")
 
 
 # --- flows ----------------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def test_checkout_pay_and_ship_sells_the_copies(shop: Shop):
     assert reused.status == 422, reused
 
     order_in_state(shop, customer, order["id"], "confirmed")
-    shop.wait_until(stock_is(shop, book["id"], on_hand=5, reserved=2, available=3), what="2 copies reserved")
+    shop.wait_until(stock_is(shop, book["id"], on_hand=5, reserved=2, available=3), message="2 copies reserved")
 
     declined = customer.post(f"/api/orders/{order['id']}/pay/", DECLINED_CARD)
     assert declined.status == 402, declined
@@ -174,7 +175,7 @@ def test_checkout_pay_and_ship_sells_the_copies(shop: Shop):
     assert customer.post(f"/api/orders/{order['id']}/ship/").status == 403  # customers do not ship
     shipped = expect(shop.staff("orders").post(f"/api/orders/{order['id']}/ship/"), 200)
     assert shipped["state"] == "shipped"
-    shop.wait_until(stock_is(shop, book["id"], on_hand=3, reserved=0, available=3), what="2 copies sold")
+    shop.wait_until(stock_is(shop, book["id"], on_hand=3, reserved=0, available=3), message="2 copies sold")
 
     mine = expect(customer.get("/api/orders/"), 200)
     assert [o["id"] for o in mine["results"]] == [order["id"]]  # the retries made no second order
@@ -206,11 +207,11 @@ def test_cancelling_a_confirmed_order_restores_the_stock(shop: Shop):
     wait_sellable(shop, customer, book["id"])
     order = expect(checkout(customer, {"lines": [{"book_id": book["id"], "quantity": 2}]}), 201)
     order_in_state(shop, customer, order["id"], "confirmed")
-    shop.wait_until(stock_is(shop, book["id"], reserved=2, available=1), what="2 copies reserved")
+    shop.wait_until(stock_is(shop, book["id"], reserved=2, available=1), message="2 copies reserved")
 
     cancelled = expect(customer.post(f"/api/orders/{order['id']}/cancel/"), 200)
     assert cancelled["state"] == "cancelled"
-    shop.wait_until(stock_is(shop, book["id"], on_hand=3, reserved=0, available=3), what="the copies released")
+    shop.wait_until(stock_is(shop, book["id"], on_hand=3, reserved=0, available=3), message="the copies released")
     someone_else = register(shop)
     assert someone_else.get(f"/api/orders/{order['id']}/").status == 404
 
@@ -233,7 +234,7 @@ def test_recommendations_learn_from_purchases(shop: Shop):
         results = expect(response, 200)["results"]
         return next((r for r in results if r["book_id"] == second["id"] and r["reason"] == "bought_together"), False)
 
-    pick = shop.wait_until(bought_together, what="the second book is 'bought together' with the first")
+    pick = shop.wait_until(bought_together, message="the second book is 'bought together' with the first")
     assert pick["title"] == second["title"]
 
     # Someone who bought only the first book is pointed at the second, never at what they own.
@@ -247,4 +248,4 @@ def test_recommendations_learn_from_purchases(shop: Shop):
         assert first["id"] not in ids, f"recommended a book the customer owns: {results}"
         return second["id"] in ids
 
-    shop.wait_until(picks_for_reader, what="the reader's picks include the second book")
+    shop.wait_until(picks_for_reader, message="the reader's picks include the second book")

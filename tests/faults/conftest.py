@@ -6,8 +6,10 @@ import shutil
 
 import pytest
 
-from tests.e2e.harness import tail
-from tests.faults.harness import Infra, JwtKeys, PrivateKafka, SplitShop, shared_infra
+from tests.faults.harness import Infra, SplitShop
+from tests.support.kafka import PrivateKafka
+from tests.support.processes import tail
+from tests.support.tokens import JwtKeys
 
 SHOPS = pytest.StashKey[list]()
 BROKERS = pytest.StashKey[list]()
@@ -15,7 +17,7 @@ BROKERS = pytest.StashKey[list]()
 
 @pytest.fixture(scope="session")
 def infra() -> Infra:
-    return shared_infra()
+    return Infra.shared()
 
 
 @pytest.fixture(scope="session")

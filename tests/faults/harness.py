@@ -13,39 +13,34 @@ directory for keys and logs. Books are created in catalog by ``manage.py shell``
 them through Kafka like in production. Customers are JWTs signed with the shop's own key pair.
 
 :meth:`SplitShop.assert_consistent` is the point of every drill: after the fault, every event
-reached every handler exactly once, and orders, outbox, inbox and stock agree to the unit.
+reached every handler exactly once, and orders, outbox, inbox and stock agree to the unit
+(the :class:`Ledger`). Processes, servers, HTTP and waiting come from :mod:`tests.support`;
+the load a drill puts on the shop is :class:`tests.faults.load.OrderStream`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
-import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jwt
-import psycopg2
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from tests.support import postgres
+from tests.support.http import Client, wait_answering
+from tests.support.kafka import bootstrap, delete_prefixed
+from tests.support.processes import PYTHON, REPO, clean_env, free_port, spawn, stop, tail
+from tests.support.tokens import JwtKeys
+from tests.support.waiting import wait_until
 
-from tests.e2e.harness import Client, free_port, tail, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
 SERVICES = ("orders", "catalog")
 SETTLED = ("confirmed", "rejected")
 #: Seconds a process may take to start, and the saga to settle once nothing stands in its way.
@@ -53,44 +48,6 @@ START_TIMEOUT = float(os.environ.get("QUIRE_FAULTS_START_TIMEOUT", "60"))
 SETTLE_TIMEOUT = float(os.environ.get("QUIRE_FAULTS_SETTLE_TIMEOUT", "90"))
 #: ``2`` keeps kafka-python's own log in the relays' and consumers' logs (to diagnose a failed drill).
 VERBOSITY = os.environ.get("QUIRE_FAULTS_VERBOSITY", "1")
-JWT_ISSUER = "quire-accounts"  # settings.SIMPLE_JWT["ISSUER"]'s default
-PR_SET_PDEATHSIG = 1
-
-# Quire's own settings are set per process; what the test run itself has must not leak in.
-_QUIRE_NAMES = re.compile(
-    r"^(SERVICE|EVENT_TRANSPORT|KAFKA_\w+|QUIRE_VAR_DIR|STATIC_ROOT|DEBUG|SECRET_KEY|(\w+_)?DATABASE_URL|JWT_\w+|"
-    r"MESSAGING_\w+|DATABASE_CONN_MAX_AGE|PORT)$"
-)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # A test run that is killed must not leave consumers, relays or web servers behind.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _connect(url: str, dbname: str | None = None):
-    parts = urllib.parse.urlsplit(url)
-    connection = psycopg2.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=urllib.parse.unquote(parts.username or ""),
-        password=urllib.parse.unquote(parts.password or ""),
-        dbname=dbname or parts.path.lstrip("/"),
-    )
-    connection.autocommit = True
-    return connection
-
-
-def _url_with_database(url: str, dbname: str) -> str:
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=f"/{dbname}"))
-
-
-def _dev_env(script: str) -> dict[str, str]:
-    output = subprocess.run(
-        ["bash", f"scripts/dev/{script}", "env"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
-    return {m.group(1): m.group(2).strip("'\"") for m in re.finditer(r"^export (\w+)=(.*)$", output, re.M)}
 
 
 @dataclass(frozen=True)
@@ -100,105 +57,10 @@ class Infra:
     database_url: str
     kafka: str
 
-
-def shared_infra() -> Infra:
-    """Start (idempotently) the dev PostgreSQL and Kafka; the caller's variables win, as in ``make test``."""
-    for script in ("postgres.sh", "kafka.sh"):
-        subprocess.run(["bash", f"scripts/dev/{script}", "start"], cwd=REPO, check=True, capture_output=True)
-    found = {**_dev_env("postgres.sh"), **_dev_env("kafka.sh")}
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        database_url = found["DATABASE_URL"]
-    return Infra(database_url, os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or found["KAFKA_BOOTSTRAP_SERVERS"])
-
-
-@dataclass(frozen=True)
-class JwtKeys:
-    private_pem: str
-    public_file: Path
-
     @classmethod
-    def create(cls, directory: Path) -> JwtKeys:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        public_file = directory / "jwt-public.pem"
-        public_file.write_bytes(
-            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        )
-        return cls(private_pem, public_file)
-
-    def customer_token(self, customer_id: uuid.UUID) -> str:
-        """An access token as accounts would sign it: what orders' JWT authentication accepts."""
-        now = int(time.time())
-        claims = {
-            "token_type": "access",
-            "iat": now,
-            "exp": now + 3600,
-            "jti": uuid.uuid4().hex,
-            "iss": JWT_ISSUER,
-            "sub": str(customer_id),
-            "role": "customer",
-        }
-        return jwt.encode(claims, self.private_pem, algorithm="RS256")
-
-
-# --- a broker of one's own ---------------------------------------------------------------------------
-
-
-class PrivateKafka:
-    """A second single-node broker (``scripts/dev/kafka.sh`` with its own state dir and ports).
-
-    A drill may stop it without disturbing the shared broker other tests use. The jars of the
-    shared state dir are linked in, so no download is needed; without them ``kafka.sh`` resolves
-    them from the local Maven repository.
-    """
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.port = free_port()
-        self.controller_port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.env = {name: value for name, value in os.environ.items() if name != "KAFKA_BOOTSTRAP_SERVERS"}
-        self.env.update(
-            QUIRE_STATE_DIR=str(state_dir),
-            QUIRE_KAFKA_PORT=str(self.port),
-            QUIRE_KAFKA_CONTROLLER_PORT=str(self.controller_port),
-            QUIRE_KAFKA_HEAP_OPTS="-Xms128m -Xmx512m",
-        )
-        self._link_shared_jars()
-
-    def _link_shared_jars(self) -> None:
-        shared_root = Path(os.environ.get("QUIRE_STATE_DIR") or Path.home() / ".cache" / "quire")
-        shared = shared_root / "kafka" / "jars"
-        marker = shared / ".quire-kafka-version"
-        if not marker.is_file():
-            return
-        jars = self.state_dir / "kafka" / "jars"
-        jars.mkdir(parents=True)
-        for jar in shared.glob("*.jar"):
-            (jars / jar.name).symlink_to(jar)
-        shutil.copy(marker, jars / marker.name)  # kafka.sh trusts the jars while the pom matches it
-
-    def _script(self, command: str) -> None:
-        result = subprocess.run(
-            ["bash", "scripts/dev/kafka.sh", command], cwd=REPO, env=self.env, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"kafka.sh {command} (private broker) exited {result.returncode}:\n{result.stderr}")
-
-    def start(self) -> None:
-        self._script("start")
-
-    def stop(self) -> None:
-        self._script("stop")
-
-    def log_tail(self) -> str:
-        return tail(self.state_dir / "kafka" / "logs" / "server.log", 30)
-
-
-# --- the shop -----------------------------------------------------------------------------------------
+    def shared(cls) -> Infra:
+        """The dev PostgreSQL and Kafka, started if need be; the caller's variables win, as in ``make test``."""
+        return cls(postgres.server_url(), bootstrap())
 
 
 @dataclass
@@ -254,7 +116,7 @@ class OutboxHold:
         wait_until(
             lambda: not self.shop.sql(self.service, "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)),
             timeout=10,
-            what=f"sessions {pids} ended",
+            message=f"sessions {pids} ended",
         )
 
 
@@ -270,23 +132,19 @@ class SplitShop:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.databases = {service: f"quire_faults_{self.run_id}_{service}" for service in SERVICES}
-        self.urls = {service: _url_with_database(self.admin_url, name) for service, name in self.databases.items()}
+        self.urls = {
+            service: postgres.url_with_database(self.admin_url, name) for service, name in self.databases.items()
+        }
         self.processes: dict[str, subprocess.Popen] = {}
         self.web_port = free_port()
-        self._connections: dict[str, object] = {}
+        self._databases = {service: postgres.Database(url) for service, url in self.urls.items()}
         self._created = False
 
     # --- lifecycle ---
 
     def create(self) -> None:
         """Fresh databases, migrated by each service's own ``migrate`` (both at once)."""
-        admin = _connect(self.admin_url, "postgres")
-        try:
-            with admin.cursor() as cursor:
-                for name in self.databases.values():
-                    cursor.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            admin.close()
+        postgres.create_databases(self.admin_url, self.databases.values())
         self._created = True
         migrations = {
             service: subprocess.Popen(
@@ -306,54 +164,18 @@ class SplitShop:
 
     def close(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL), drop the databases, delete the topics and groups."""
-        running = [process for process in self.processes.values() if process.poll() is None]
-        for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in running:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for connection in self._connections.values():
-            with contextlib.suppress(Exception):
-                connection.close()
+        stop(self.processes.values(), timeout=20)
+        for database in self._databases.values():
+            database.close()
         if self._created:
-            admin = _connect(self.admin_url, "postgres")
-            try:
-                with admin.cursor() as cursor:
-                    for name in self.databases.values():
-                        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                admin.close()
-        self._delete_broker_state()
-
-    def _delete_broker_state(self) -> None:
-        """Best effort: the run's topics and consumer groups are of no use after it."""
-        try:
-            from kafka.admin import KafkaAdminClient
-
-            admin = KafkaAdminClient(bootstrap_servers=self.kafka.split(","), request_timeout_ms=10_000)
-            try:
-                topics = [topic for topic in admin.list_topics() if topic.startswith(self.prefix + ".")]
-                if topics:
-                    admin.delete_topics(topics)
-                groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(self.prefix + ".")]
-                if groups:
-                    admin.delete_groups(groups)
-            finally:
-                admin.close()
-        except Exception as error:  # the broker may be gone already (a private one); the result stands
-            print(f"faults: could not delete {self.prefix}.* on {self.kafka}: {error!r}", file=sys.stderr)
+            postgres.drop_databases(self.admin_url, self.databases.values())
+        delete_prefixed(self.kafka, self.prefix)
 
     # --- processes ---
 
     def env(self, service: str) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items() if not _QUIRE_NAMES.match(name)}
         url = self.urls[service]
-        env.update(
+        return clean_env(
             SERVICE=service,
             EVENT_TRANSPORT="kafka",
             KAFKA_BOOTSTRAP_SERVERS=self.kafka,
@@ -364,7 +186,6 @@ class SplitShop:
             JWT_PUBLIC_KEY_FILE=str(self.keys.public_file),
             PYTHONUNBUFFERED="1",
         )
-        return env
 
     def log_path(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
@@ -389,33 +210,19 @@ class SplitShop:
         else:
             argv = [PYTHON, "manage.py", f"run_{role}", "--progress-interval", "2", "-v", VERBOSITY, *extra]
         assert name not in self.processes or self.processes[name].poll() is not None, f"{name} already runs"
-        log = self.log_path(name).open("ab")
-        log.write(f"\n=== {time.strftime('%H:%M:%S')} start {' '.join(argv[1:])}\n".encode())
-        log.flush()
-        with log:
-            self.processes[name] = subprocess.Popen(
-                argv,
-                cwd=REPO,
-                env=self.env(service),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
+        self.processes[name] = spawn(argv, env=self.env(service), log=self.log_path(name))
         return self.processes[name]
 
     def start_all(self) -> None:
         for name in ("orders-web", "orders-relay", "orders-consumer", "catalog-relay", "catalog-consumer"):
             if name not in self.processes:
                 self.start(name)
-        web = self.processes["orders-web"]
-
-        def web_answers() -> bool:
-            assert web.poll() is None, f"orders-web exited with {web.returncode}:\n{self.log_tail('orders-web')}"
-            with contextlib.suppress(OSError):
-                return self.client().get("/api/", timeout=2).status == 200
-            return False
-
-        wait_until(web_answers, timeout=START_TIMEOUT, what="orders-web answers /api/")
+        wait_answering(
+            f"http://127.0.0.1:{self.web_port}/api/",
+            timeout=START_TIMEOUT,
+            process=self.processes["orders-web"],
+            log=self.log_path("orders-web"),
+        )
 
     def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 30) -> int:
         """Send ``sig`` and wait for the process to end; its exit status (negative: the signal)."""
@@ -439,15 +246,10 @@ class SplitShop:
     # --- data ---
 
     def sql(self, service: str, query: str, params: tuple = ()) -> list[tuple]:
-        connection = self._connections.get(service)
-        if connection is None or connection.closed:
-            connection = self._connections[service] = _connect(self.urls[service])
-        with connection.cursor() as cursor:
-            cursor.execute(query, params)
-            return cursor.fetchall()
+        return self._databases[service].rows(query, params)
 
     def scalar(self, service: str, query: str, params: tuple = ()):
-        return self.sql(service, query, params)[0][0]
+        return self._databases[service].scalar(query, params)
 
     def create_books(self, stock: list[int]) -> list[int]:
         """One book per entry of ``stock`` (its copies on hand), created in catalog; their ids."""
@@ -484,7 +286,7 @@ class SplitShop:
                 == len(book_ids)
             ),
             timeout=SETTLE_TIMEOUT,
-            what=f"orders knows books {book_ids}",
+            message=f"orders knows books {book_ids}",
         )
 
     def client(self) -> Client:
@@ -516,7 +318,7 @@ class SplitShop:
         ``UPDATE ... SET published_at`` waits: the relay is held between the broker's
         acknowledgement and the mark, the window in which a crash makes it send them again.
         """
-        connection = _connect(self.urls[service])
+        connection = postgres.connect(self.urls[service])
         connection.autocommit = False
         try:
             with connection.cursor() as cursor:
@@ -557,7 +359,7 @@ class SplitShop:
 
     def wait_quiescent(self, timeout: float = SETTLE_TIMEOUT) -> float:
         started = time.monotonic()
-        wait_until(self.quiescent, timeout=timeout, interval=0.2, what="every order settled, every event handled")
+        wait_until(self.quiescent, timeout=timeout, interval=0.2, message="every order settled, every event handled")
         return time.monotonic() - started
 
     # --- the books balance ---
@@ -665,113 +467,9 @@ class SplitShop:
         return Counter(dict(self.sql(service, "SELECT event_type, count(*) FROM messaging_outboxmessage GROUP BY 1")))
 
 
-# --- load -------------------------------------------------------------------------------------------
-
-
-class OrderStream(threading.Thread):
-    """Customers checking out one order after another until :meth:`finish` or ``limit`` orders.
-
-    Lines are drawn from ``books`` (1 or 2 books, 1 to 3 copies each) with a fixed seed, so a
-    scarce book runs out and some orders are rejected while most are confirmed.
-    """
-
-    def __init__(
-        self,
-        shop: SplitShop,
-        books: list[int],
-        *,
-        limit: int | None = None,
-        customers: int = 4,
-        pause: float = 0.0,
-        seed: int = 7,
-    ):
-        super().__init__(name="order-stream", daemon=True)
-        self.shop = shop
-        self.books = books
-        self.customers = shop.customers(customers)
-        self.pause = pause
-        self.random = random.Random(seed)
-        self.placed: list[Placed] = []
-        self._finish = threading.Event()
-        self.limit = limit
-
-    def lines(self) -> list[dict]:
-        chosen = self.random.sample(self.books, self.random.choice((1, 2)))
-        return [{"book_id": book, "quantity": self.random.randint(1, 3)} for book in chosen]
-
-    def run(self) -> None:
-        while not self._finish.is_set() and (self.limit is None or len(self.placed) < self.limit):
-            customer = self.customers[len(self.placed) % len(self.customers)]
-            self.placed.append(self.shop.place_order(customer, self.lines()))
-            if self.pause:
-                self._finish.wait(self.pause)  # a steady pace of checkouts, not a wait for a condition
-
-    def finish(self, timeout: float = 60) -> list[Placed]:
-        """Stop after the checkout in hand; every order placed."""
-        self._finish.set()
-        return self.complete(timeout)
-
-    def complete(self, timeout: float = 60) -> list[Placed]:
-        """Wait for the stream to end by itself (its ``limit``); every order placed."""
-        self.join(timeout)
-        assert not self.is_alive(), "the order stream did not stop"
-        return self.placed
-
-    @property
-    def count(self) -> int:
-        return len(self.placed)
-
-
-def read_records(bootstrap: str, topic: str) -> list:
-    """Every record on ``topic`` now (from the beginning up to the current end of each partition)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, group_id=None)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        assert partitions, f"topic {topic} does not exist"
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            assert time.monotonic() < deadline, f"could not read {topic} to its end within 30s"
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
-
-
-def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
-    """The offsets ``group`` committed, per (topic, partition)."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10_000)
-    try:
-        offsets = admin.list_group_offsets({group: None}).get(group) or {}
-    finally:
-        admin.close()
-    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-
-
-def envelope_fields(record) -> dict:
-    return json.loads(record.value)
-
-
 def consumer_totals(log: str, module: str) -> dict[str, int]:
     """The last progress line of ``run_consumer`` for ``module``: processed, applied, duplicates."""
     found = re.findall(rf"^{module}: (\d+) processed .*?, (\d+) applied, (\d+) duplicates", log, re.M)
     assert found, f"no progress line for {module} in the consumer's log"
     processed, applied, duplicates = map(int, found[-1])
     return {"processed": processed, "applied": applied, "duplicates": duplicates}
-
-
-@contextlib.contextmanager
-def timed(label: str, figures: dict[str, float]) -> Iterator[None]:
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        figures[label] = round(time.monotonic() - started, 1)

@@ -13,7 +13,9 @@ import sys
 
 import pytest
 
-from tests.faults.harness import OrderStream, committed_offsets, consumer_totals, envelope_fields, read_records
+from tests.faults.harness import consumer_totals
+from tests.faults.load import OrderStream
+from tests.support.kafka import committed_offsets, envelope_fields, read_records
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

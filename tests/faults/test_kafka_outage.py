@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.e2e.harness import wait_until
-from tests.faults.harness import OrderStream
+from tests.faults.load import OrderStream
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -30,7 +30,7 @@ def test_orders_are_accepted_while_kafka_is_down_and_all_settle_after_it_returns
 
     stream = OrderStream(shop, books, pause=0.2)
     stream.start()
-    wait_until(lambda: shop.settled() >= 5, timeout=60, what="orders settling before the outage")
+    wait_until(lambda: shop.settled() >= 5, timeout=60, message="orders settling before the outage")
 
     stopping_at = time.monotonic()
     private_kafka.stop()

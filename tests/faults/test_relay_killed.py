@@ -18,8 +18,10 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.harness import wait_until
-from tests.faults.harness import OrderStream, consumer_totals, envelope_fields, read_records
+from tests.faults.harness import consumer_totals
+from tests.faults.load import OrderStream
+from tests.support.kafka import envelope_fields, read_records
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -37,12 +39,14 @@ def test_relays_killed_mid_stream_lose_nothing_and_apply_nothing_twice(make_shop
     def relay_publishes(more: int = 10) -> None:
         published = shop.outbox_counts("orders")[1]
         wait_until(
-            lambda: shop.outbox_counts("orders")[1] >= published + more, timeout=60, what="the orders relay publishing"
+            lambda: shop.outbox_counts("orders")[1] >= published + more,
+            timeout=60,
+            message="the orders relay publishing",
         )
 
     def more_orders_placed(more: int = 10) -> None:
         placed = stream.count
-        wait_until(lambda: stream.count >= placed + more, timeout=60, what=f"{more} more orders placed")
+        wait_until(lambda: stream.count >= placed + more, timeout=60, message=f"{more} more orders placed")
 
     # 1. Both relays killed wherever they are; checkouts go on, their events wait in the outbox.
     relay_publishes()
@@ -61,7 +65,7 @@ def test_relays_killed_mid_stream_lose_nothing_and_apply_nothing_twice(make_shop
     with shop.outbox_marks_held("orders") as hold:
         assert len(hold.event_ids) >= 10
         shop.start("orders-relay")
-        waiting = wait_until(hold.waiting, timeout=60, what="the relay sent the held rows and waits to mark them")
+        waiting = wait_until(hold.waiting, timeout=60, message="the relay sent the held rows and waits to mark them")
         assert shop.kill("orders-relay", signal.SIGKILL) == -signal.SIGKILL
         hold.end_sessions(waiting)
     on_topic = Counter(envelope_fields(r)["event_id"] for r in read_records(shop.kafka, f"{shop.prefix}.orders.events"))

@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connections, transaction
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from messaging import publish
@@ -30,6 +30,8 @@ from messaging.models import DeadLetter, InboxEntry, OutboxMessage
 from messaging.topics import consumer_group, dead_letter_topic, events_topic
 from messaging.transports import get_transport
 from tests.messaging.probes import PROBE_HANDLER_NAME, ProbeHappened, publish_probe
+from tests.support.kafka import from_the_beginning
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.kafka,
@@ -74,12 +76,7 @@ def relay(kafka):
 
 def read_topic(servers: list[str], topic: str, expected: int, timeout: float = 20.0) -> list:
     """Every record of ``topic`` once ``expected`` have arrived (fails on fewer or more)."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, group_id=None)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        assert partitions, f"topic {topic} does not exist"
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
+    with from_the_beginning(servers, topic) as (consumer, partitions):
         records = []
         deadline = time.monotonic() + timeout
         while len(records) < expected and time.monotonic() < deadline:
@@ -88,19 +85,10 @@ def read_topic(servers: list[str], topic: str, expected: int, timeout: float = 2
         assert len(records) == expected, f"{topic}: {len(records)} record(s) within {timeout}s, expected {expected}"
         assert sum(consumer.end_offsets(partitions).values()) == expected, f"{topic} has more than {expected} records"
         return records
-    finally:
-        consumer.close()
 
 
 def envelope_of(record) -> Envelope:
     return Envelope.from_dict(json.loads(record.value))
-
-
-def wait_until(condition, timeout: float = 20.0, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{message} not met within {timeout}s"
-        time.sleep(0.02)
 
 
 # --- relay -----------------------------------------------------------------------------
