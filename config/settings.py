@@ -124,6 +124,9 @@ MESSAGING = {
     "RELAY_BATCH_SIZE": env.int("MESSAGING_RELAY_BATCH_SIZE", default=500),
 }
 
+# /health/ready/ fails when a module's oldest unpublished event is older than this.
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env.float("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=60.0)
+
 # recommendations: journal entries between two snapshots of the model
 RECOMMENDATIONS_CHECKPOINT_EVERY = env.int("RECOMMENDATIONS_CHECKPOINT_EVERY", default=10_000)
 

@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from config.health import LiveView, ReadyView
 from web.problems import api_not_found
 
 handler404 = "web.problems.handler404"
@@ -54,7 +55,12 @@ def api_root(request, format=None):
 # can route every service's admin by prefix, as it routes /api/<module>/.
 ADMIN_PREFIX = "admin/" if settings.SERVICE == "all" else f"admin/{settings.SERVICE}/"
 admin.site.site_header = "Quire administration" + ("" if settings.SERVICE == "all" else f" — {settings.SERVICE}")
-urlpatterns = [path(ADMIN_PREFIX, admin.site.urls), path("api/", api_root, name="api-root")]
+urlpatterns = [
+    path(ADMIN_PREFIX, admin.site.urls),
+    path("api/", api_root, name="api-root"),
+    path("health/live/", LiveView.as_view(), name="health-live"),
+    path("health/ready/", ReadyView.as_view(), name="health-ready"),
+]
 for _module in settings.SERVED_MODULES:
     urlpatterns += module_docs(_module) + module_urlpatterns(_module)
 urlpatterns += [path("api-auth/", include("rest_framework.urls")), re_path(r"^api/", api_not_found)]

@@ -65,6 +65,22 @@ import_env_defaults() {
 
 http_ok() { curl -fsS -o /dev/null --max-time 3 "$1" 2>/dev/null; }
 
+# "ready", or "NOT ready: <each failing check and why>" from a /health/ready/ URL; exit 1 unless ready.
+ready_state() {
+    local body
+    body=$(curl -sS --max-time 10 "$1" 2>&1) || { printf 'NOT answering (%s)' "$body"; return 1; }
+    printf '%s' "$body" | "$PY" -c '
+import json, sys
+try:
+    report = json.load(sys.stdin)
+except ValueError:
+    print("NOT ready: no readiness report"); sys.exit(1)
+checks = report.get("checks", {})
+failing = ["%s: %s" % (name, check.get("error", "failing")) for name, check in checks.items() if check.get("status") != "ok"]
+print("ready" if report.get("status") == "ok" else "NOT ready: " + "; ".join(failing or ["unknown"]))
+sys.exit(0 if report.get("status") == "ok" else 1)'
+}
+
 wait_http() {  # url, what, pid file whose process must stay alive, log to show on failure
     local url=$1 what=$2 pidfile=$3 logfile=$4 deadline=$((SECONDS + TIMEOUT))
     until http_ok "$url"; do
@@ -306,10 +322,8 @@ cmd_status() {
         pidfile="$STATE/$module.pid"
         if pid_alive "$pidfile"; then
             state="running (pid $(<"$pidfile"))"
-            http_ok "http://127.0.0.1:$(port_of "$module")/api/" && state+=", answers" || {
-                state+=", NOT answering"
-                down=1
-            }
+            readiness=$(ready_state "http://127.0.0.1:$GATEWAY_PORT/health/$module/ready/") || down=1
+            state+=", $readiness"
         else
             state="stopped"
             down=1

@@ -249,3 +249,23 @@ def test_recommendations_learn_from_purchases(shop: Shop):
         return second["id"] in ids
 
     shop.wait_until(picks_for_reader, message="the reader's picks include the second book")
+
+
+def test_every_process_reports_its_health_at_a_path_of_its_own(shop):
+    modules = ("accounts", "catalog", "orders", "recommendations")
+    client = shop.client()
+    # One process answers for all modules at /health/; behind the gateway each service has its own path.
+    prefixes = ["/health/"] if shop.topology == "one_process" else [f"/health/{module}/" for module in modules]
+
+    for prefix in prefixes:
+        live = expect(client.get(prefix + "live/"), 200)
+        assert live["status"] == "ok"
+        # Right after start a relay may still be catching up with the demo data: ready within a minute.
+        shop.wait_until(lambda prefix=prefix: client.get(prefix + "ready/").status == 200, timeout=60)
+        report = expect(client.get(prefix + "ready/"), 200)
+        served = modules if shop.topology == "one_process" else (prefix.split("/")[2],)
+        expected = {f"database:{module}" for module in served} | {f"outbox:{module}" for module in served}
+        if shop.topology != "one_process":
+            expected.add("kafka")
+        assert expected <= set(report["checks"]), report
+        assert all(check["status"] == "ok" for check in report["checks"].values()), report
