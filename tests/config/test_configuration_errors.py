@@ -47,6 +47,7 @@ def test_the_embedded_default_needs_no_variables(tmp_path):
             "ORDERS_DATABASE_URL='postgres://user@/' lacks a host or a database name",
         ),
         ({"DEBUG": "false"}, "SECRET_KEY is empty: set SECRET_KEY"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is unknown: set LOG_FORMAT to 'text' or 'json'."),
     ],
 )
 def test_misconfiguration_fails_at_start_saying_what_to_set(tmp_path, env, sentence):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import signal
 import subprocess
 import sys
@@ -36,6 +37,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.registry import subscriptions
+
+logger = logging.getLogger(__name__)
 
 RESTART_WINDOW_SECONDS = 300.0
 BACKOFF_FIRST_SECONDS = 1.0
@@ -140,6 +143,7 @@ class Command(BaseCommand):
             "-m",
             "gunicorn",
             "config.wsgi:application",
+            "--config=python:config.gunicorn",
             f"--bind={options['host']}:{options['port']}",
             f"--workers={workers}",
             f"--threads={options['threads']}",
@@ -204,5 +208,5 @@ class Command(BaseCommand):
                 child.process.wait()
 
     def log(self, message: str) -> None:
-        self.stderr.write(f"run_service[{settings.SERVICE}] {message}")
-        self.stderr.flush()
+        # Through logging, so that the supervisor's lines share the format of its children's.
+        logger.info("run_service[%s] %s", settings.SERVICE, message)

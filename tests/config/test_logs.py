@@ -1,0 +1,88 @@
+"""Log lines: one JSON object per line with the ids of the request or event, or a readable line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+
+import pytest
+
+from config.logs import ContextFilter, logging_config
+from messaging.correlation import correlation
+
+
+@pytest.fixture
+def capture():
+    """Configure a fresh logger tree with Quire's dict, writing to a list; restore afterwards."""
+
+    def configure(log_format: str) -> list[str]:
+        config = logging_config(log_format=log_format, level="INFO", service="orders")
+        lines: list[str] = []
+
+        class ListHandler(logging.Handler):
+            def emit(self, record):
+                lines.append(self.format(record))
+
+        config["handlers"]["console"] = {"()": lambda: ListHandler(), "formatter": "quire", "filters": ["context"]}
+        logging.config.dictConfig(config)
+        return lines
+
+    saved = logging.root.handlers[:], logging.root.level
+    yield configure
+    logging.root.handlers[:], _ = saved
+    logging.root.setLevel(saved[1])
+
+
+def test_a_json_line_carries_service_module_and_correlation_id(capture):
+    lines = capture("json")
+
+    with correlation("checkout-42"):
+        logging.getLogger("orders.services").info("order %s placed", "o-1")
+
+    (line,) = lines
+    record = json.loads(line)
+    assert list(record)[:8] == ["time", "level", "logger", "service", "module", "message", "correlation_id", "trace_id"]
+    assert record["level"] == "INFO"
+    assert record["logger"] == "orders.services"
+    assert record["service"] == "orders"
+    assert record["module"] == "orders"
+    assert record["message"] == "order o-1 placed"
+    assert record["correlation_id"] == "checkout-42"
+    assert record["time"].endswith("+00:00") and "T" in record["time"]
+
+
+def test_an_exception_stays_inside_its_one_json_line(capture):
+    lines = capture("json")
+
+    try:
+        raise ValueError("broken payload")
+    except ValueError:
+        logging.getLogger("messaging.delivery").exception("handler failed")
+
+    (line,) = lines
+    record = json.loads(line)
+    assert record["message"] == "handler failed"
+    assert "ValueError: broken payload" in record["exc_info"]
+    assert record["module"] == ""  # the kernel is no module
+
+
+def test_the_text_line_is_readable_and_names_the_correlation_id(capture):
+    lines = capture("text")
+
+    with correlation("checkout-42"):
+        logging.getLogger("catalog.handlers").warning("stock short")
+    logging.getLogger("catalog.handlers").warning("no request here")
+
+    assert lines[0].endswith("WARNING [orders] catalog.handlers stock short corr=checkout-42")
+    assert lines[1].endswith("WARNING [orders] catalog.handlers no request here")
+
+
+def test_gunicorns_access_line_takes_the_correlation_id_from_the_response_header():
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%(r)s", None, None)
+    record.args = {"r": "GET /api/ HTTP/1.1", "{x-correlation-id}o": "abc-123"}
+
+    assert ContextFilter(service="catalog").filter(record) is True
+
+    assert record.correlation_id == "abc-123"
+    assert record.service == "catalog"
