@@ -9,6 +9,12 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 SUPPORTED_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
+#: Django's backends and django-prometheus's drop-in wrappers of them, which count queries,
+#: errors and connections per alias for /metrics (same vendor, same features, same SQL).
+INSTRUMENTED_ENGINES = {
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+}
 
 
 def url_variable(alias: str) -> str:
@@ -40,6 +46,10 @@ def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
         options.setdefault("timeout", 20)
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        # Test databases in memory, as Django makes them for SQLite anyway; said explicitly because
+        # pytest-django knows SQLite only by Django's own engine name, not the instrumented one.
+        config.setdefault("TEST", {}).setdefault("NAME", ":memory:")
+    config["ENGINE"] = INSTRUMENTED_ENGINES.get(config["ENGINE"], config["ENGINE"])
     config.setdefault("ATOMIC_REQUESTS", False)
     if alias != "default":
         # Module databases never depend on contrib's: a test may declare only its module's.

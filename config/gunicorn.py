@@ -1,4 +1,4 @@
-"""gunicorn's configuration (``--config=python:config.gunicorn``): its logs in Quire's format.
+"""gunicorn's configuration (``--config=python:config.gunicorn``): Quire's log format, metrics per worker.
 
 gunicorn configures logging before it loads the application, so it reads the same
 ``LOGGING`` dict the settings build; its access line names the request's correlation id.
@@ -12,3 +12,11 @@ from django.conf import settings
 
 logconfig_dict = settings.LOGGING
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms corr=%({x-correlation-id}o)s'
+
+
+def child_exit(server, worker) -> None:
+    """A worker that exits leaves its live gauges behind in the multiprocess directory: drop them."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from config.health import LiveView, ReadyView
+from config.metrics import metrics_view
 from web.problems import api_not_found
 
 handler404 = "web.problems.handler404"
@@ -60,6 +61,7 @@ urlpatterns = [
     path("api/", api_root, name="api-root"),
     path("health/live/", LiveView.as_view(), name="health-live"),
     path("health/ready/", ReadyView.as_view(), name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 for _module in settings.SERVED_MODULES:
     urlpatterns += module_docs(_module) + module_urlpatterns(_module)

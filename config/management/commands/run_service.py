@@ -25,12 +25,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -112,6 +115,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        self.prepare_metrics_directory(options["port"])
         if options["migrate"]:
             call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
         self.stop_timeout = options["stop_timeout"]
@@ -131,6 +135,20 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} kept dying; the service stopped.", returncode=1)
         self.log("stopped")
+
+    def prepare_metrics_directory(self, port: int) -> None:
+        """One empty prometheus-client multiprocess directory for this service's children.
+
+        Every child (each gunicorn worker, the relay, the consumer) writes its metrics there, so
+        the service's /metrics adds them up. Emptied at start: a restarted service counts anew,
+        as a single process would. ``PROMETHEUS_MULTIPROC_DIR`` set by the caller is used as is.
+        """
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            directory = str(Path(settings.VAR_DIR) / "metrics" / f"{settings.SERVICE.replace(',', '+')}-{port}")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        shutil.rmtree(directory, ignore_errors=True)
+        Path(directory).mkdir(parents=True, exist_ok=True)
 
     def build_children(self, options) -> list[Child]:
         python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
