@@ -33,6 +33,24 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS: one switch for a shop served over TLS (by the gateway or a load balancer) ----------
+# SECURE_HTTPS=true redirects plain HTTP to HTTPS, sends HSTS and marks the session and CSRF cookies
+# Secure; `manage.py check --deploy` is clean with it (docs/operations.md, "Production settings").
+SECURE_HTTPS = env.bool("SECURE_HTTPS", default=False)
+SECURE_SSL_REDIRECT = SECURE_HTTPS
+# Probes and scrapers talk plain HTTP inside the cluster: a redirect would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+# Empty (as in .env.example) means the default that follows from SECURE_HTTPS.
+SECURE_HSTS_SECONDS = int(env.str("SECURE_HSTS_SECONDS", default="") or (31_536_000 if SECURE_HTTPS else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_HTTPS)
+# The preload token only asks to be listed; a site is listed once its owner submits it.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HTTPS)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_HTTPS
+# The gateway sets X-Forwarded-Proto on every request (overwriting a client's), so a request that
+# reached it over TLS is known as secure. Set false where no such proxy stands in front.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=True):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -182,7 +200,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Logs: one JSON object per line in production, a readable line in development (config/logs.py).
-LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json").strip().lower()
+LOG_FORMAT = (env.str("LOG_FORMAT", default="") or ("text" if DEBUG else "json")).strip().lower()
 if LOG_FORMAT not in logs.FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is unknown: set LOG_FORMAT to 'text' or 'json'.")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
@@ -36,6 +37,7 @@ def module_docs(module: str) -> list:
     ]
 
 
+@extend_schema(exclude=True)  # an index of the modules' own schemas, not an operation of one
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def api_root(request, format=None):
