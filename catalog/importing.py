@@ -30,6 +30,7 @@ from django.utils.text import slugify
 
 from catalog import isbn as isbns
 from catalog.contracts import BookPublished, BookUpdated
+from catalog.errors import CatalogImportError
 from catalog.models import Author, Book, BookAuthor, Genre, Stock
 from catalog.services import book_names, book_state, search_document_of
 from messaging import Event, publish_many
@@ -46,10 +47,6 @@ MIN_YEAR = -3000
 PLACEHOLDER_COVER = "/nophoto/"
 
 _url = URLValidator(schemes=["http", "https"])
-
-
-class CatalogImportError(Exception):
-    """The file as a whole cannot be imported (unreadable, required columns missing)."""
 
 
 class BadRow(Exception):

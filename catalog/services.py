@@ -30,6 +30,7 @@ from catalog.contracts import (
     StockRejected,
     StockReserved,
 )
+from catalog.errors import ReservationStateError, StockConflict
 from catalog.models import Author, Book, BookAuthor, Genre, ReservationLine, Stock, StockReservation
 from messaging import publish
 
@@ -47,16 +48,6 @@ BOOK_EDITABLE_FIELDS = (
     "price",
     "currency",
 )
-
-
-class StockConflict(RuntimeError):
-    """A guarded stock update matched no row: stock moved under us. The transaction is rolled back
-    and the caller (a handler) is retried, which re-reads the stock."""
-
-
-class ReservationStateError(RuntimeError):
-    """An order event that makes no sense for what catalog holds for the order (e.g. shipping an
-    order whose stock was never reserved). Raised so that the event is parked for an operator."""
 
 
 # --- snapshots -------------------------------------------------------------------------

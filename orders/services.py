@@ -18,7 +18,13 @@ from django.utils import timezone
 
 from messaging import publish
 from orders import contracts, payments
-from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, IllegalTransition
+from orders.errors import (
+    CartItemNotFound,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    IllegalTransition,
+    OrderNotFound,
+)
 from orders.models import (
     MAX_LINE_QUANTITY,
     Cart,
@@ -156,11 +162,13 @@ def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) ->
 
 
 def cart_item_quantity_set(*, customer_id: uuid.UUID, book_id: int, quantity: int) -> CartItem:
-    """Set how many copies of a book already in the cart; raises ``CartItem.DoesNotExist`` if it is not."""
+    """Set how many copies of a book already in the cart; raises :class:`CartItemNotFound` if it is not."""
     _check_quantity(quantity, field="quantity")
     with transaction.atomic(using=ALIAS):
         cart = _cart_for_update(customer_id)
-        item = cart.items.get(book_id=book_id)
+        item = cart.items.filter(book_id=book_id).first()
+        if item is None:
+            raise CartItemNotFound(book_id)
         _product_for_sale(book_id, field="book_id")
         item.quantity = quantity
         item.save(update_fields=["quantity", "updated_at"])
@@ -169,12 +177,12 @@ def cart_item_quantity_set(*, customer_id: uuid.UUID, book_id: int, quantity: in
 
 
 def cart_item_remove(*, customer_id: uuid.UUID, book_id: int) -> None:
-    """Take a book out of the cart; raises ``CartItem.DoesNotExist`` if it is not there."""
+    """Take a book out of the cart; raises :class:`CartItemNotFound` if it is not there."""
     with transaction.atomic(using=ALIAS):
         cart = _cart_for_update(customer_id)
         deleted, _ = cart.items.filter(book_id=book_id).delete()
         if not deleted:
-            raise CartItem.DoesNotExist(f"book {book_id} is not in the cart")
+            raise CartItemNotFound(book_id)
         cart.save(update_fields=["updated_at"])
 
 
@@ -423,7 +431,10 @@ def _locked_order(order_id: uuid.UUID, *, customer_id: uuid.UUID | None = None) 
     orders = Order.objects.select_for_update()
     if customer_id is not None:
         orders = orders.filter(customer_id=customer_id)
-    return orders.get(pk=order_id)
+    order = orders.filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order
 
 
 def _lines_of(order: Order) -> list[contracts.OrderLine]:
@@ -520,7 +531,7 @@ def order_pay(*, order_id: uuid.UUID, customer_id: uuid.UUID, card: payments.Car
     """Pay a confirmed order with a (simulated) card: confirmed → paid and OrderPaid.
 
     A declined card is recorded as a declined attempt and the order stays confirmed.
-    Raises ``Order.DoesNotExist`` if the customer has no such order, :class:`IllegalTransition`
+    Raises :class:`OrderNotFound` if the customer has no such order, :class:`IllegalTransition`
     if it is not confirmed.
     """
     with transaction.atomic(using=ALIAS):

@@ -11,7 +11,7 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from catalog import services
+from catalog import errors, services
 from catalog.models import Stock, StockReservation
 from messaging import Envelope, publish
 from messaging.delivery import Outcome, deliver
@@ -220,7 +220,7 @@ def test_a_cancel_that_overtakes_its_order_makes_the_late_order_reserve_nothing(
 def test_shipping_an_order_catalog_never_reserved_is_parked_for_an_operator():
     book = book_create(on_hand=5)
 
-    with pytest.raises(services.ReservationStateError):
+    with pytest.raises(errors.ReservationStateError):
         services.stock_sell_for_order(order_id=uuid.uuid4())
     assert handle(SELL, shipped(uuid.uuid4(), (book.pk, 1))) == Outcome.DEAD_LETTERED
     assert stock_of(book) == (5, 0)
@@ -260,7 +260,7 @@ def test_concurrent_orders_never_oversell():
                 try:
                     services.stock_reserve_for_order(order_id=order_id, lines=[(book.pk, 1)])
                     return
-                except services.StockConflict:
+                except errors.StockConflict:
                     continue
         except BaseException as error:  # reported to the test thread
             errors.append(error)

@@ -9,7 +9,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalog.importing import CatalogImportError, ImportOptions, ImportReport, books_import, events_deliver
+from catalog.errors import CatalogImportError
+from catalog.importing import ImportOptions, ImportReport, books_import, events_deliver
 
 KNOWN_ISBN = ("from_isbn10_confirmed", "from_isbn10", "from_isbn13")
 
