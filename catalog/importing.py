@@ -32,12 +32,12 @@ from catalog import isbn as isbns
 from catalog.contracts import BookPublished, BookUpdated
 from catalog.errors import CatalogImportError
 from catalog.models import Author, Book, BookAuthor, Genre, Stock
+from catalog.routers import DATABASE
 from catalog.services import book_names, book_state, search_document_of
 from messaging import Event, publish_many
 from messaging.transports import get_transport
 
 logger = logging.getLogger(__name__)
-DB = "catalog"
 
 REQUIRED_COLUMNS = ("goodreads_book_id", "title", "authors")
 #: goodbooks-10k wrote ``isbn13`` as floats with 12 significant digits (``9.78043902348e+12``).
@@ -360,7 +360,7 @@ def books_import(
 def events_deliver() -> None:
     """Wake the transport for catalog's outbox. In one process this hands every imported event
     to the subscribed handlers now; with Kafka it only nudges the relay."""
-    get_transport().wake(DB)
+    get_transport().wake(DATABASE)
 
 
 def _count_rows(path: Path) -> int:
@@ -414,15 +414,15 @@ def _ensure_named(model, names: set[str], cache: dict[str, int], **extra) -> Non
     missing = names - cache.keys()
     if not missing:
         return
-    for name, pk in model.objects.using(DB).filter(name__in=missing).values_list("name", "pk"):
+    for name, pk in model.objects.filter(name__in=missing).values_list("name", "pk"):
         cache[name] = pk
     to_create = missing - cache.keys()
     if to_create:
-        model.objects.using(DB).bulk_create(
+        model.objects.bulk_create(
             [model(name=name, **{key: make(name) for key, make in extra.items()}) for name in sorted(to_create)],
             ignore_conflicts=True,
         )
-        for name, pk in model.objects.using(DB).filter(name__in=to_create).values_list("name", "pk"):
+        for name, pk in model.objects.filter(name__in=to_create).values_list("name", "pk"):
             cache[name] = pk
         unresolved = to_create - cache.keys()
         if unresolved:
@@ -441,19 +441,19 @@ def _import_batch(
     genre_ids: dict[str, int],
     on_problem: Problem | None,
 ) -> None:
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         existing = {
             book.goodreads_book_id: book
-            for book in Book.objects.using(DB).filter(goodreads_book_id__in=[row.key for row in rows])
+            for book in Book.objects.filter(goodreads_book_id__in=[row.key for row in rows])
         }
         existing_ids = [book.id for book in existing.values()]
         old_authors, old_genres = book_names(existing_ids)
-        available = dict(Stock.objects.using(DB).filter(book_id__in=existing_ids).values_list("book_id", "on_hand"))
-        reserved = dict(Stock.objects.using(DB).filter(book_id__in=existing_ids).values_list("book_id", "reserved"))
+        available = dict(Stock.objects.filter(book_id__in=existing_ids).values_list("book_id", "on_hand"))
+        reserved = dict(Stock.objects.filter(book_id__in=existing_ids).values_list("book_id", "reserved"))
         isbn_owner = dict(
-            Book.objects.using(DB)
-            .filter(isbn13__in=[row.isbn13 for row in rows if row.isbn13])
-            .values_list("isbn13", "goodreads_book_id")
+            Book.objects.filter(isbn13__in=[row.isbn13 for row in rows if row.isbn13]).values_list(
+                "isbn13", "goodreads_book_id"
+            )
         )
         for row in rows:
             owner = isbn_owner.get(row.isbn13) if row.isbn13 else None
@@ -484,16 +484,16 @@ def _import_batch(
             )
             for row in new_rows
         ]
-        Book.objects.using(DB).bulk_create(new_books)
+        Book.objects.bulk_create(new_books)
         if new_books and new_books[0].pk is None:  # a backend that returns no ids from a bulk insert
             ids = dict(
-                Book.objects.using(DB)
-                .filter(goodreads_book_id__in=[row.key for row in new_rows])
-                .values_list("goodreads_book_id", "id")
+                Book.objects.filter(goodreads_book_id__in=[row.key for row in new_rows]).values_list(
+                    "goodreads_book_id", "id"
+                )
             )
             for book in new_books:
                 book.pk = book.id = ids[book.goodreads_book_id]
-        Stock.objects.using(DB).bulk_create(Stock(book=book, on_hand=options.stock, reserved=0) for book in new_books)
+        Stock.objects.bulk_create(Stock(book=book, on_hand=options.stock, reserved=0) for book in new_books)
 
         changed_books: list[Book] = []
         changed_fields: set[str] = set()
@@ -530,13 +530,13 @@ def _import_batch(
             if genres_changed:
                 new_genre_lists[book.id] = row.genres
         if changed_books:
-            Book.objects.using(DB).bulk_update(changed_books, sorted(changed_fields))
+            Book.objects.bulk_update(changed_books, sorted(changed_fields))
         if new_author_lists:
-            BookAuthor.objects.using(DB).filter(book_id__in=list(new_author_lists)).delete()
+            BookAuthor.objects.filter(book_id__in=list(new_author_lists)).delete()
         if new_genre_lists:
-            Book.genres.through.objects.using(DB).filter(book_id__in=list(new_genre_lists)).delete()
+            Book.genres.through.objects.filter(book_id__in=list(new_genre_lists)).delete()
 
-        BookAuthor.objects.using(DB).bulk_create(
+        BookAuthor.objects.bulk_create(
             [
                 BookAuthor(book_id=book.id, author_id=author_ids[name], position=position)
                 for book, row in zip(new_books, new_rows, strict=True)
@@ -549,7 +549,7 @@ def _import_batch(
             ]
         )
         through = Book.genres.through
-        through.objects.using(DB).bulk_create(
+        through.objects.bulk_create(
             [
                 through(book_id=book.id, genre_id=genre_ids[name])
                 for book, row in zip(new_books, new_rows, strict=True)

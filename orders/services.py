@@ -35,10 +35,10 @@ from orders.models import (
     PaymentAttempt,
     Product,
 )
+from orders.routers import DATABASE
 
 logger = logging.getLogger(__name__)
 
-ALIAS = "orders"
 MAX_ORDER_LINES = 100
 #: A completed idempotency record is remembered this long; afterwards its key may be reused.
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -71,7 +71,7 @@ def product_state_apply(
     An event older than what was already applied changes nothing; stock carried by the
     book event is applied only if newer than the last StockChanged.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         product = _product_for_update(book_id)
         if product.state_as_of is None or as_of >= product.state_as_of:
             product.title = title[:500]
@@ -89,7 +89,7 @@ def product_state_apply(
 
 def product_withdraw(*, book_id: int, as_of: datetime) -> Product:
     """Mark a book withdrawn (catalog.BookWithdrawn), unless a newer state was applied since."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         product = _product_for_update(book_id)
         if product.state_as_of is None or as_of >= product.state_as_of:
             product.withdrawn = True
@@ -101,7 +101,7 @@ def product_withdraw(*, book_id: int, as_of: datetime) -> Product:
 
 def product_stock_apply(*, book_id: int, available: int, as_of: datetime) -> Product:
     """Apply a stock level (catalog.StockChanged); creates a partial product if the book is unknown yet."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         product = _product_for_update(book_id)
         if product.stock_as_of is None or as_of >= product.stock_as_of:
             product.available = available
@@ -139,7 +139,7 @@ def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) ->
     Returns the item and whether it is new in the cart.
     """
     _check_quantity(quantity, field="quantity")
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         _product_for_sale(book_id, field="book_id")
         cart = _cart_for_update(customer_id)
         item = cart.items.filter(book_id=book_id).first()
@@ -164,7 +164,7 @@ def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) ->
 def cart_item_quantity_set(*, customer_id: uuid.UUID, book_id: int, quantity: int) -> CartItem:
     """Set how many copies of a book already in the cart; raises :class:`CartItemNotFound` if it is not."""
     _check_quantity(quantity, field="quantity")
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         cart = _cart_for_update(customer_id)
         item = cart.items.filter(book_id=book_id).first()
         if item is None:
@@ -178,7 +178,7 @@ def cart_item_quantity_set(*, customer_id: uuid.UUID, book_id: int, quantity: in
 
 def cart_item_remove(*, customer_id: uuid.UUID, book_id: int) -> None:
     """Take a book out of the cart; raises :class:`CartItemNotFound` if it is not there."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         cart = _cart_for_update(customer_id)
         deleted, _ = cart.items.filter(book_id=book_id).delete()
         if not deleted:
@@ -188,7 +188,7 @@ def cart_item_remove(*, customer_id: uuid.UUID, book_id: int) -> None:
 
 def cart_clear(*, customer_id: uuid.UUID) -> None:
     """Empty the customer's cart."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         CartItem.objects.filter(cart__customer_id=customer_id).delete()
 
 
@@ -234,7 +234,7 @@ def order_place(
     it is. With ``idempotency``, the claimed record is completed with ``respond(order)`` in
     the same transaction as the order, so a replay can never see one without the other.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         record = _idempotency_hold(idempotency) if idempotency is not None else None
         cart = None
         if lines is None:
@@ -336,7 +336,7 @@ def idempotency_claim(*, customer_id: uuid.UUID, key: str, fingerprint: str) -> 
         now = timezone.now()
         token = uuid.uuid4()
         try:
-            with transaction.atomic(using=ALIAS):
+            with transaction.atomic(using=DATABASE):
                 record = IdempotencyRecord.objects.create(
                     customer_id=customer_id, key=key, fingerprint=fingerprint, lock_token=token, locked_at=now
                 )
@@ -380,7 +380,7 @@ def _idempotency_hold(claim: IdempotencyClaim) -> IdempotencyRecord:
 
 def idempotency_release(*, claim: IdempotencyClaim) -> None:
     """Forget a claim whose request failed, so the client may retry with the same key."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         IdempotencyRecord.objects.filter(
             pk=claim.record_id, lock_token=claim.lock_token, status=IdempotencyRecord.Status.IN_PROGRESS
         ).delete()
@@ -416,7 +416,7 @@ def order_place_idempotently(
 def idempotency_records_purge(*, older_than: timedelta) -> int:
     """Delete completed idempotency records older than ``older_than``; returns how many."""
     cutoff = timezone.now() - older_than
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         deleted, _ = IdempotencyRecord.objects.filter(
             status=IdempotencyRecord.Status.COMPLETED, created_at__lt=cutoff
         ).delete()
@@ -459,7 +459,7 @@ def order_confirm(*, order_id: uuid.UUID) -> Order:
     the reservation arrived, catalog holds stock nobody will buy: ask it to release once.
     Any other state means this fact was already applied: nothing to do.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id)
         now = timezone.now()
         if order.state == State.PENDING:
@@ -487,7 +487,7 @@ def order_reject(*, order_id: uuid.UUID, rejected_lines: Sequence[RejectedLineIn
     pending → rejected with the reasons per line, and OrderRejected. In any other state
     there is nothing to undo (catalog held nothing), so the event changes nothing.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id)
         if order.state != State.PENDING:
             if order.state not in (State.REJECTED, State.CANCELLED):
@@ -534,7 +534,7 @@ def order_pay(*, order_id: uuid.UUID, customer_id: uuid.UUID, card: payments.Car
     Raises :class:`OrderNotFound` if the customer has no such order, :class:`IllegalTransition`
     if it is not confirmed.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id, customer_id=customer_id)
         if order.state != State.CONFIRMED:
             raise IllegalTransition(order_id=order.id, state=order.state, action="pay", reason=_CANNOT_PAY[order.state])
@@ -564,7 +564,7 @@ def order_pay(*, order_id: uuid.UUID, customer_id: uuid.UUID, card: payments.Car
 
 def order_ship(*, order_id: uuid.UUID) -> Order:
     """Staff hand a paid order to the carrier: paid → shipped and OrderShipped (catalog books the sale)."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id)
         if order.state != State.PAID:
             raise IllegalTransition(
@@ -594,7 +594,7 @@ def order_cancel(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> Order:
     ``was_confirmed`` tells catalog whether it holds stock to release. Should catalog
     reserve after a cancel of a pending order, :func:`order_confirm` asks for the release.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id, customer_id=customer_id)
         if order.state not in (State.PENDING, State.CONFIRMED):
             raise IllegalTransition(
