@@ -391,7 +391,7 @@ def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
     return dict(sorted(merged.items()))
 
 
-def stock_reserve_for_order(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> StockReservation:
+def stock_reserve(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> StockReservation:
     """Hold stock for every line of an order, or for none of them.
 
     Publishes ``StockReserved`` (and ``StockChanged`` per book), or ``StockRejected`` with
@@ -459,7 +459,7 @@ def stock_reserve_for_order(*, order_id: uuid.UUID, lines: Iterable[tuple[int, i
     return reservation
 
 
-def stock_release_for_order(*, order_id: uuid.UUID) -> StockReservation:
+def stock_release(*, order_id: uuid.UUID) -> StockReservation:
     """An order was cancelled: give its reserved copies back (``StockChanged`` per book).
 
     If catalog has not seen the order yet, the cancellation is remembered, so that the
@@ -480,7 +480,7 @@ def stock_release_for_order(*, order_id: uuid.UUID) -> StockReservation:
     return reservation
 
 
-def stock_sell_for_order(*, order_id: uuid.UUID) -> StockReservation:
+def stock_sell(*, order_id: uuid.UUID) -> StockReservation:
     """An order was shipped: its reserved copies leave the warehouse (``on_hand`` and
     ``reserved`` both drop; ``StockChanged`` per book). Idempotent.
 
