@@ -8,28 +8,30 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from messaging import publish
 from orders import contracts, payments
-from orders.errors import (
-    CartItemNotFound,
-    IdempotencyKeyInFlight,
-    IdempotencyKeyReused,
-    IllegalTransition,
-    OrderNotFound,
+from orders.errors import CartItemNotFound, IdempotencyKeyInFlight, IllegalTransition, OrderNotFound
+from orders.idempotency import (
+    IdempotencyClaim,
+    IdempotentResult,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_hold,
+    idempotency_release,
+    idempotency_result,
 )
 from orders.models import (
     MAX_LINE_QUANTITY,
     Cart,
     CartItem,
-    IdempotencyRecord,
     Order,
     OrderLine,
     PaymentAttempt,
@@ -40,10 +42,6 @@ from orders.routers import DATABASE
 logger = logging.getLogger(__name__)
 
 MAX_ORDER_LINES = 100
-#: A completed idempotency record is remembered this long; afterwards its key may be reused.
-IDEMPOTENCY_TTL = timedelta(hours=24)
-#: An in-progress record older than this was left by a request that died; another may take it over.
-IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=60)
 
 State = Order.State
 
@@ -192,29 +190,13 @@ def cart_clear(*, customer_id: uuid.UUID) -> None:
         CartItem.objects.filter(cart__customer_id=customer_id).delete()
 
 
-# --- checkout and idempotency ---------------------------------------------------------------
+# --- checkout ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LineRequest:
     book_id: int
     quantity: int
-
-
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    """This request holds the in-progress record of its key."""
-
-    record_id: int
-    lock_token: uuid.UUID
-
-
-@dataclass(frozen=True)
-class IdempotentResult:
-    status: int
-    body: Any
-    order_id: uuid.UUID | None
-    replayed: bool
 
 
 Responder = Callable[[Order], tuple[int, Any]]
@@ -235,7 +217,7 @@ def order_place(
     the same transaction as the order, so a replay can never see one without the other.
     """
     with transaction.atomic(using=DATABASE):
-        record = _idempotency_hold(idempotency) if idempotency is not None else None
+        record = idempotency_hold(claim=idempotency) if idempotency is not None else None
         cart = None
         if lines is None:
             cart = Cart.objects.select_for_update().filter(customer_id=customer_id).first()
@@ -284,12 +266,7 @@ def order_place(
             cart.save(update_fields=["updated_at"])
         if record is not None:
             status, body = respond(order) if respond is not None else (201, {"id": str(order.id)})
-            record.status = IdempotencyRecord.Status.COMPLETED
-            record.response_status = status
-            record.response_body = body
-            record.order_id = order.id
-            record.completed_at = timezone.now()
-            record.save()
+            idempotency_complete(record=record, status=status, body=body, order_id=order.id)
     return order
 
 
@@ -324,68 +301,6 @@ def _contract_lines(lines: Sequence[OrderLine]) -> list[contracts.OrderLine]:
     ]
 
 
-def idempotency_claim(*, customer_id: uuid.UUID, key: str, fingerprint: str) -> IdempotencyClaim | IdempotentResult:
-    """Claim ``key`` for this request, or learn what became of an earlier request with it.
-
-    The in-progress record is committed in its own short transaction before any work is
-    done, so a concurrent request with the same key hits the unique constraint and learns
-    that the first one is in flight. Returns a claim, or the stored result to replay.
-    Raises :class:`IdempotencyKeyReused` (another body) or :class:`IdempotencyKeyInFlight`.
-    """
-    for _ in range(3):
-        now = timezone.now()
-        token = uuid.uuid4()
-        try:
-            with transaction.atomic(using=DATABASE):
-                record = IdempotencyRecord.objects.create(
-                    customer_id=customer_id, key=key, fingerprint=fingerprint, lock_token=token, locked_at=now
-                )
-            return IdempotencyClaim(record_id=record.pk, lock_token=token)
-        except IntegrityError:
-            pass
-        existing = IdempotencyRecord.objects.filter(customer_id=customer_id, key=key).first()
-        if existing is None:
-            continue  # released by a failed request meanwhile: try to claim again
-        if existing.created_at < now - IDEMPOTENCY_TTL:
-            IdempotencyRecord.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
-            continue
-        if existing.fingerprint != fingerprint:
-            raise IdempotencyKeyReused(key)
-        if existing.status == IdempotencyRecord.Status.COMPLETED:
-            return IdempotentResult(
-                status=existing.response_status,
-                body=existing.response_body,
-                order_id=existing.order_id,
-                replayed=True,
-            )
-        if existing.locked_at < now - IDEMPOTENCY_LOCK_TIMEOUT:
-            # The request holding it died before finishing (its work rolled back): take it over.
-            taken = IdempotencyRecord.objects.filter(
-                pk=existing.pk, status=IdempotencyRecord.Status.IN_PROGRESS, lock_token=existing.lock_token
-            ).update(lock_token=token, locked_at=now)
-            if taken:
-                return IdempotencyClaim(record_id=existing.pk, lock_token=token)
-            continue
-        raise IdempotencyKeyInFlight(key)
-    raise IdempotencyKeyInFlight(key)
-
-
-def _idempotency_hold(claim: IdempotencyClaim) -> IdempotencyRecord:
-    record = IdempotencyRecord.objects.select_for_update().filter(pk=claim.record_id).first()
-    if record is None or record.status != IdempotencyRecord.Status.IN_PROGRESS or record.lock_token != claim.lock_token:
-        # Our claim expired and another request took the key over.
-        raise IdempotencyKeyInFlight(claim.record_id)
-    return record
-
-
-def idempotency_release(*, claim: IdempotencyClaim) -> None:
-    """Forget a claim whose request failed, so the client may retry with the same key."""
-    with transaction.atomic(using=DATABASE):
-        IdempotencyRecord.objects.filter(
-            pk=claim.record_id, lock_token=claim.lock_token, status=IdempotencyRecord.Status.IN_PROGRESS
-        ).delete()
-
-
 def order_place_idempotently(
     *,
     customer_id: uuid.UUID,
@@ -409,18 +324,7 @@ def order_place_idempotently(
     except BaseException:
         idempotency_release(claim=claimed)
         raise
-    record = IdempotencyRecord.objects.get(pk=claimed.record_id)
-    return IdempotentResult(status=record.response_status, body=record.response_body, order_id=order.id, replayed=False)
-
-
-def idempotency_records_purge(*, older_than: timedelta) -> int:
-    """Delete completed idempotency records older than ``older_than``; returns how many."""
-    cutoff = timezone.now() - older_than
-    with transaction.atomic(using=DATABASE):
-        deleted, _ = IdempotencyRecord.objects.filter(
-            status=IdempotencyRecord.Status.COMPLETED, created_at__lt=cutoff
-        ).delete()
-    return deleted
+    return idempotency_result(claim=claimed, order_id=order.id)
 
 
 # --- lifecycle ------------------------------------------------------------------------
