@@ -7,7 +7,7 @@ import re
 from django.db import connections
 from django.db.models import Prefetch, QuerySet
 
-from catalog.models import Author, Book, BookAuthor, Genre, StockReservation
+from catalog.models import Author, Book, BookAuthor, Genre, Stock, StockReservation
 from catalog.routers import DATABASE
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -85,6 +85,13 @@ def author_list(*, search: str = "") -> QuerySet[Author]:
 
 def genre_list() -> QuerySet[Genre]:
     return Genre.objects.all()
+
+
+def stock_get(*, book_id: int) -> Stock:
+    """A book's stock. ``book_create`` gives every book its row; a book from older data without
+    one has no copies: an unsaved zero row is returned, nothing is written."""
+    stock = Stock.objects.filter(book_id=book_id).first()
+    return stock if stock is not None else Stock(book_id=book_id, on_hand=0, reserved=0)
 
 
 def reservation_get(*, order_id) -> StockReservation | None:

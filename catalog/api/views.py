@@ -29,7 +29,7 @@ from catalog.api.serializers import (
     StockSerializer,
     StockSetSerializer,
 )
-from catalog.models import Author, Book, Genre, Stock
+from catalog.models import Author, Book, Genre
 from web.auth import IsStaff, IsStaffOrReadOnly
 
 BOOK_ORDERINGS = {
@@ -186,14 +186,10 @@ class BookStockView(APIView):
 
     permission_classes = [IsStaff]
 
-    def _stock(self, book_id: int) -> Stock:
-        _book_or_404(book_id)
-        stock, _ = Stock.objects.using("catalog").get_or_create(book_id=book_id)
-        return stock
-
     @extend_schema(responses=StockSerializer)
     def get(self, request: Request, book_id: int) -> Response:
-        return Response(StockSerializer(self._stock(book_id)).data)
+        _book_or_404(book_id)
+        return Response(StockSerializer(selectors.stock_get(book_id=book_id)).data)
 
     @extend_schema(request=StockSetSerializer, responses=StockSerializer)
     def put(self, request: Request, book_id: int) -> Response:
