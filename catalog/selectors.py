@@ -83,8 +83,16 @@ def author_list(*, search: str = "") -> QuerySet[Author]:
     return authors
 
 
+def author_get(*, author_id: int) -> Author | None:
+    return Author.objects.filter(pk=author_id).first()
+
+
 def genre_list() -> QuerySet[Genre]:
     return Genre.objects.all()
+
+
+def genre_get(*, genre_id: int) -> Genre | None:
+    return Genre.objects.filter(pk=genre_id).first()
 
 
 def stock_get(*, book_id: int) -> Stock:

@@ -251,7 +251,7 @@ class AuthorDetailView(APIView):
     permission_classes = [IsStaffOrReadOnly]
 
     def _author(self, author_id: int) -> Author:
-        author = Author.objects.using("catalog").filter(pk=author_id).first()
+        author = selectors.author_get(author_id=author_id)
         if author is None:
             raise NotFound(f"No author with id {author_id}.")
         return author
@@ -292,7 +292,7 @@ class GenreDetailView(APIView):
     permission_classes = [IsStaffOrReadOnly]
 
     def _genre(self, genre_id: int) -> Genre:
-        genre = Genre.objects.using("catalog").filter(pk=genre_id).first()
+        genre = selectors.genre_get(genre_id=genre_id)
         if genre is None:
             raise NotFound(f"No genre with id {genre_id}.")
         return genre
