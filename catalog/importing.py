@@ -68,7 +68,7 @@ class ImportReport:
 # --- the import ------------------------------------------------------------------------------
 
 
-Progress = Callable[[int, int, ImportReport], None]
+OnProgress = Callable[[int, int, ImportReport], None]
 Problem = Callable[[int, str], None]
 
 
@@ -76,7 +76,7 @@ def books_import(
     path: str | Path,
     *,
     options: ImportOptions | None = None,
-    on_progress: Progress | None = None,
+    on_progress: OnProgress | None = None,
     on_problem: Problem | None = None,
     deliver: bool = True,
 ) -> ImportReport:
@@ -93,6 +93,8 @@ def books_import(
     started, started_cpu = time.monotonic(), time.process_time()
     path = Path(path)
     total = _count_rows(path)
+    if on_progress:
+        on_progress(0, total, report)  # the clock of the rate and ETA starts here
 
     def problem(line: int, code: str, message: str) -> None:
         report.skipped[code] += 1
