@@ -380,9 +380,9 @@ def stock_adjust(*, book: Book, delta: int) -> Stock:
 # --- the checkout saga -----------------------------------------------------------------------
 
 
-def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
-    """Quantities per book, sorted by book id: the order stock rows are locked in, so two
-    reservations never wait on each other in opposite orders (no deadlock)."""
+def _quantities_in_lock_order(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Quantities per book, each checked positive, sorted by book id: the order stock rows are
+    locked in, so two reservations never wait on each other in opposite orders (no deadlock)."""
     merged: dict[int, int] = defaultdict(int)
     for book_id, quantity in lines:
         if quantity <= 0:
@@ -402,7 +402,7 @@ def stock_reserve(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> S
     Stock never goes below zero: rows are locked in book-id order, each update is guarded
     by ``on_hand - reserved >= quantity``, and the database checks ``reserved <= on_hand``.
     """
-    wanted = _merge_lines(lines)
+    wanted = _quantities_in_lock_order(lines)
     with transaction.atomic(using=DATABASE):
         existing = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
         if existing is not None:

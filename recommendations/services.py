@@ -32,7 +32,8 @@ def _nothing_changed() -> int:
     return 0
 
 
-def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+def _quantities_per_book(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Quantities per book (an order's lines, as events carry them: already checked by orders)."""
     quantities: dict[int, int] = {}
     for book_id, quantity in lines:
         quantities[book_id] = quantities.get(book_id, 0) + quantity
@@ -47,7 +48,7 @@ def purchases_record(
     An order already known (confirmed twice, or cancelled before its confirmation
     arrived) changes nothing and returns 0.
     """
-    quantities = _merge_lines(lines)
+    quantities = _quantities_per_book(lines)
     with transaction.atomic(using=DATABASE):
         version = store.next_version()
         # One query answers both "is this order known?" and "which of its books did the customer own?".
@@ -104,7 +105,7 @@ def purchases_cancel(
                     cancelled=True,
                     cancelled_at=cancelled_at,
                 )
-                for book_id, quantity in _merge_lines(lines).items()
+                for book_id, quantity in _quantities_per_book(lines).items()
             )
             return 0
         live = [row for row in rows if not row.cancelled]
