@@ -14,10 +14,9 @@ from django.utils import timezone
 
 from accounts.contracts import CustomerRegistered, CustomerUpdated
 from accounts.models import Address, Customer, normalize_email
+from accounts.routers import DATABASE
 from accounts.selectors import customer_email_taken, customer_get_by_email
 from messaging import publish
-
-DB = "accounts"
 
 EMAIL_TAKEN = "A customer with this email already exists."
 ADDRESS_FIELDS = frozenset(
@@ -36,8 +35,8 @@ def _password_errors(password: str, *, customer: Customer) -> list[ValidationErr
 def _save_unique_email(customer: Customer, **save_kwargs: Any) -> None:
     """Save, turning the race where two requests claim one email into the same field error as the check."""
     try:
-        with transaction.atomic(using=DB):
-            customer.save(using=DB, **save_kwargs)
+        with transaction.atomic(using=DATABASE):
+            customer.save(**save_kwargs)
     except IntegrityError as error:
         if customer_email_taken(email=customer.email, exclude_id=customer.id):
             raise ValidationError({"email": ValidationError(EMAIL_TAKEN, code="unique")}) from error
@@ -68,7 +67,7 @@ def customer_register(*, email: str, password: str, name: str) -> Customer:
         raise ValidationError(errors)
     # Hashing is deliberately slow: do it before the transaction opens.
     customer.set_password(password)
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         _save_unique_email(customer, force_insert=True)
         publish(_registered(customer))
     return customer
@@ -83,8 +82,8 @@ def customer_authenticate(*, email: str, password: str) -> Customer | None:
         return None
 
     def upgrade_hash(raw_password: str) -> None:
-        with transaction.atomic(using=DB):
-            Customer.objects.using(DB).filter(id=customer.id).update(password_hash=make_password(raw_password))
+        with transaction.atomic(using=DATABASE):
+            Customer.objects.filter(id=customer.id).update(password_hash=make_password(raw_password))
 
     if not customer.check_password(password, on_upgrade=upgrade_hash) or not customer.is_active:
         return None
@@ -100,7 +99,7 @@ def customer_update(*, customer: Customer, email: str | None = None, name: str |
         changes["name"] = name.strip()
     if not changes:
         return customer
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         if "email" in changes and customer_email_taken(email=changes["email"], exclude_id=customer.id):
             raise ValidationError({"email": ValidationError(EMAIL_TAKEN, code="unique")})
         for field, value in changes.items():
@@ -124,8 +123,8 @@ def customer_password_change(*, customer: Customer, old_password: str, new_passw
     if errors:
         raise ValidationError(errors)
     customer.set_password(new_password)
-    with transaction.atomic(using=DB):
-        customer.save(using=DB, update_fields=["password_hash", "updated_at"])
+    with transaction.atomic(using=DATABASE):
+        customer.save(update_fields=["password_hash", "updated_at"])
     return customer
 
 
@@ -140,12 +139,12 @@ def customer_save_by_operator(*, customer: Customer, password: str | None = None
         customer.set_password(password)
     elif customer._state.adding:
         raise ValidationError({"password": ValidationError("A new customer needs a password.", code="required")})
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         if customer._state.adding:
             _save_unique_email(customer, force_insert=True)
             publish(_registered(customer))
             return customer
-        before = Customer.objects.using(DB).filter(id=customer.id).values("email", "name").first()
+        before = Customer.objects.filter(id=customer.id).values("email", "name").first()
         _save_unique_email(customer)
         if before is not None and (before["email"], before["name"]) != (customer.email, customer.name):
             publish(_updated(customer))
@@ -158,10 +157,9 @@ def customer_set_active(*, customer_ids: list[uuid.UUID], is_active: bool) -> in
     A deactivated customer can no longer sign in or refresh; access tokens already
     issued expire on their own within ``ACCESS_TOKEN_LIFETIME``.
     """
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         return (
-            Customer.objects.using(DB)
-            .filter(id__in=customer_ids)
+            Customer.objects.filter(id__in=customer_ids)
             .exclude(is_active=is_active)
             .update(is_active=is_active, updated_at=timezone.now())
         )
@@ -179,50 +177,50 @@ def _address_data(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _lock_customer(customer_id: uuid.UUID) -> Customer:
     # One writer per customer's address book at a time keeps "exactly one default" true.
-    return Customer.objects.using(DB).select_for_update().get(id=customer_id)
+    return Customer.objects.select_for_update().get(id=customer_id)
 
 
 def _clear_default(customer_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> None:
-    Address.objects.using(DB).filter(customer_id=customer_id, is_default=True).exclude(id=keep).update(is_default=False)
+    Address.objects.filter(customer_id=customer_id, is_default=True).exclude(id=keep).update(is_default=False)
 
 
 def address_create(*, customer_id: uuid.UUID, data: Mapping[str, Any]) -> Address:
     """Add an address to a customer's book. The first address, or one marked ``is_default``, becomes the default."""
     address = Address(customer_id=customer_id, **_address_data(data))
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         _lock_customer(customer_id)
-        first = not Address.objects.using(DB).filter(customer_id=customer_id).exists()
+        first = not Address.objects.filter(customer_id=customer_id).exists()
         if address.is_default or first:
             _clear_default(customer_id)
             address.is_default = True
         address.full_clean(exclude=["customer"])
-        address.save(using=DB, force_insert=True)
+        address.save(force_insert=True)
     return address
 
 
 def address_update(*, address: Address, data: Mapping[str, Any]) -> Address:
     """Change some fields of an address; marking it ``is_default`` takes the mark from the previous default."""
     changes = _address_data(data)
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         _lock_customer(address.customer_id)
         if changes.get("is_default"):
             _clear_default(address.customer_id, keep=address.id)
         for field, value in changes.items():
             setattr(address, field, value)
         address.full_clean(exclude=["customer"])
-        address.save(using=DB)
+        address.save()
     return address
 
 
 def address_delete(*, address: Address) -> None:
     """Remove an address; if it was the default, the most recent remaining one takes over."""
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         _lock_customer(address.customer_id)
         was_default = address.is_default
         customer_id = address.customer_id
-        address.delete(using=DB)
+        address.delete()
         if was_default:
-            successor = Address.objects.using(DB).filter(customer_id=customer_id).order_by("-created_at").first()
+            successor = Address.objects.filter(customer_id=customer_id).order_by("-created_at").first()
             if successor is not None:
                 successor.is_default = True
-                successor.save(using=DB, update_fields=["is_default", "updated_at"])
+                successor.save(update_fields=["is_default", "updated_at"])

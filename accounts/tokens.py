@@ -14,6 +14,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.errors import TokenRefused
 from accounts.models import Customer
 from accounts.selectors import customer_get
 from web.auth import CUSTOMER_ROLE
@@ -21,10 +22,6 @@ from web.auth import CUSTOMER_ROLE
 SUBJECT_CLAIM = "sub"
 ROLE_CLAIM = "role"
 PASSWORD_FINGERPRINT_CLAIM = "pwd"
-
-
-class TokenRefused(Exception):
-    """A refresh token that cannot buy a new access token (invalid, expired, or its customer is gone)."""
 
 
 def _password_fingerprint(customer: Customer) -> str:

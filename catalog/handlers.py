@@ -14,20 +14,18 @@ from orders.contracts import OrderCancelled, OrderPlaced, OrderShipped
 
 
 @handles(OrderPlaced)
-def stock_reserve_for_order(event: OrderPlaced) -> None:
-    services.stock_reserve_for_order(
-        order_id=event.order_id, lines=[(line.book_id, line.quantity) for line in event.lines]
-    )
+def stock_reserve_on_order_placed(event: OrderPlaced) -> None:
+    services.stock_reserve(order_id=event.order_id, lines=[(line.book_id, line.quantity) for line in event.lines])
 
 
 @handles(OrderCancelled)
-def stock_release_for_order(event: OrderCancelled) -> None:
+def stock_release_on_order_cancelled(event: OrderCancelled) -> None:
     # Released whether or not orders saw the order confirmed: a customer may cancel while the
     # order is pending and our StockReserved is still on its way, and the copies must come back
     # then too. Without a reservation this records the cancellation for a late OrderPlaced.
-    services.stock_release_for_order(order_id=event.order_id)
+    services.stock_release(order_id=event.order_id)
 
 
 @handles(OrderShipped)
-def stock_sell_for_order(event: OrderShipped) -> None:
-    services.stock_sell_for_order(order_id=event.order_id)
+def stock_sell_on_order_shipped(event: OrderShipped) -> None:
+    services.stock_sell(order_id=event.order_id)

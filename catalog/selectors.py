@@ -7,9 +7,9 @@ import re
 from django.db import connections
 from django.db.models import Prefetch, QuerySet
 
-from catalog.models import Author, Book, BookAuthor, Genre, StockReservation
+from catalog.models import Author, Book, BookAuthor, Genre, Stock, StockReservation
+from catalog.routers import DATABASE
 
-DB = "catalog"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -19,21 +19,17 @@ def search_words(text: str) -> list[str]:
 
 
 def full_text_search_available() -> bool:
-    return connections[DB].vendor == "postgresql"
+    return connections[DATABASE].vendor == "postgresql"
 
 
 def book_queryset() -> QuerySet[Book]:
     """Books with what their public representation needs, in a fixed number of queries."""
-    return (
-        Book.objects.using(DB)
-        .select_related("stock")
-        .prefetch_related(
-            Prefetch(
-                "book_authors",
-                queryset=BookAuthor.objects.using(DB).select_related("author").order_by("position", "id"),
-            ),
-            Prefetch("genres", queryset=Genre.objects.using(DB).order_by("name")),
-        )
+    return Book.objects.select_related("stock").prefetch_related(
+        Prefetch(
+            "book_authors",
+            queryset=BookAuthor.objects.select_related("author").order_by("position", "id"),
+        ),
+        Prefetch("genres", queryset=Genre.objects.order_by("name")),
     )
 
 
@@ -81,15 +77,30 @@ def book_get(*, book_id: int, include_withdrawn: bool = True) -> Book | None:
 
 
 def author_list(*, search: str = "") -> QuerySet[Author]:
-    authors = Author.objects.using(DB).all()
+    authors = Author.objects.all()
     for word in search_words(search):
         authors = authors.filter(name__icontains=word)
     return authors
 
 
+def author_get(*, author_id: int) -> Author | None:
+    return Author.objects.filter(pk=author_id).first()
+
+
 def genre_list() -> QuerySet[Genre]:
-    return Genre.objects.using(DB).all()
+    return Genre.objects.all()
+
+
+def genre_get(*, genre_id: int) -> Genre | None:
+    return Genre.objects.filter(pk=genre_id).first()
+
+
+def stock_get(*, book_id: int) -> Stock:
+    """A book's stock. ``book_create`` gives every book its row; a book from older data without
+    one has no copies: an unsaved zero row is returned, nothing is written."""
+    stock = Stock.objects.filter(book_id=book_id).first()
+    return stock if stock is not None else Stock(book_id=book_id, on_hand=0, reserved=0)
 
 
 def reservation_get(*, order_id) -> StockReservation | None:
-    return StockReservation.objects.using(DB).filter(order_id=order_id).prefetch_related("lines").first()
+    return StockReservation.objects.filter(order_id=order_id).prefetch_related("lines").first()

@@ -30,11 +30,12 @@ from catalog.contracts import (
     StockRejected,
     StockReserved,
 )
+from catalog.errors import ReservationStateError, StockConflict
 from catalog.models import Author, Book, BookAuthor, Genre, ReservationLine, Stock, StockReservation
+from catalog.routers import DATABASE
 from messaging import publish
 
 logger = logging.getLogger(__name__)
-DB = "catalog"
 
 #: Book fields a staff member (API or admin) may change with book_update.
 BOOK_EDITABLE_FIELDS = (
@@ -47,16 +48,6 @@ BOOK_EDITABLE_FIELDS = (
     "price",
     "currency",
 )
-
-
-class StockConflict(RuntimeError):
-    """A guarded stock update matched no row: stock moved under us. The transaction is rolled back
-    and the caller (a handler) is retried, which re-reads the stock."""
-
-
-class ReservationStateError(RuntimeError):
-    """An order event that makes no sense for what catalog holds for the order (e.g. shipping an
-    order whose stock was never reserved). Raised so that the event is parked for an operator."""
 
 
 # --- snapshots -------------------------------------------------------------------------
@@ -75,15 +66,13 @@ def book_names(book_ids: Iterable[int]) -> tuple[dict[int, list[str]], dict[int,
     if not ids:
         return authors, genres
     for book_id, name in (
-        BookAuthor.objects.using(DB)
-        .filter(book_id__in=ids)
+        BookAuthor.objects.filter(book_id__in=ids)
         .order_by("book_id", "position", "id")
         .values_list("book_id", "author__name")
     ):
         authors[book_id].append(name)
     for book_id, name in (
-        Book.genres.through.objects.using(DB)
-        .filter(book_id__in=ids)
+        Book.genres.through.objects.filter(book_id__in=ids)
         .order_by("genre__name")
         .values_list("book_id", "genre__name")
     ):
@@ -98,7 +87,7 @@ def book_states(book_ids: Iterable[int]) -> dict[int, dict]:
         return {}
     authors, genres = book_names(ids)
     states = {}
-    for book in Book.objects.using(DB).filter(id__in=ids).select_related("stock"):
+    for book in Book.objects.filter(id__in=ids).select_related("stock"):
         stock = getattr(book, "stock", None)
         states[book.id] = book_state(
             book, authors=authors[book.id], genres=genres[book.id], available=stock.available if stock else 0
@@ -142,8 +131,8 @@ def author_create(*, name: str) -> Author:
     """Add an author. No event: no book changed."""
     author = Author(name=" ".join(name.split()))
     _clean(author)
-    with transaction.atomic(using=DB):
-        author.save(using=DB)
+    with transaction.atomic(using=DATABASE):
+        author.save()
     return author
 
 
@@ -151,14 +140,14 @@ def author_update(*, author: Author, name: str) -> Author:
     """Rename an author; every book crediting them publishes ``BookUpdated`` (author names are
     part of a book's public state)."""
     name = " ".join(name.split())
-    with transaction.atomic(using=DB):
-        author = Author.objects.using(DB).select_for_update().get(pk=author.pk)
+    with transaction.atomic(using=DATABASE):
+        author = Author.objects.select_for_update().get(pk=author.pk)
         if author.name == name:
             return author
         author.name = name
         _clean(author)
-        author.save(using=DB, update_fields=["name"])
-        _refresh_books(Book.objects.using(DB).filter(book_authors__author=author).values_list("id", flat=True))
+        author.save(update_fields=["name"])
+        _refresh_books(Book.objects.filter(book_authors__author=author).values_list("id", flat=True))
     return author
 
 
@@ -167,24 +156,24 @@ def genre_create(*, name: str, slug: str = "") -> Genre:
     name = " ".join(name.split())
     genre = Genre(name=name, slug=slug or slugify(name))
     _clean(genre)
-    with transaction.atomic(using=DB):
-        genre.save(using=DB)
+    with transaction.atomic(using=DATABASE):
+        genre.save()
     return genre
 
 
 def genre_update(*, genre: Genre, name: str | None = None, slug: str | None = None) -> Genre:
     """Rename a genre; its books publish ``BookUpdated`` when the name changed."""
-    with transaction.atomic(using=DB):
-        genre = Genre.objects.using(DB).select_for_update().get(pk=genre.pk)
+    with transaction.atomic(using=DATABASE):
+        genre = Genre.objects.select_for_update().get(pk=genre.pk)
         renamed = name is not None and " ".join(name.split()) != genre.name
         if name is not None:
             genre.name = " ".join(name.split())
         if slug is not None:
             genre.slug = slug
         _clean(genre)
-        genre.save(using=DB)
+        genre.save()
         if renamed:
-            _refresh_books(Book.objects.using(DB).filter(genres=genre).values_list("id", flat=True))
+            _refresh_books(Book.objects.filter(genres=genre).values_list("id", flat=True))
     return genre
 
 
@@ -194,11 +183,11 @@ def _refresh_books(book_ids: Iterable[int]) -> None:
     if not ids:
         return
     states = book_states(ids)
-    books = {b.id: b for b in Book.objects.using(DB).select_for_update().filter(id__in=ids).order_by("id")}
+    books = {b.id: b for b in Book.objects.select_for_update().filter(id__in=ids).order_by("id")}
     for book_id in ids:
         book = books[book_id]
         book.search_document = search_document_of(book.title, states[book_id]["authors"])
-        book.save(using=DB, update_fields=["search_document", "updated_at"])
+        book.save(update_fields=["search_document", "updated_at"])
         publish(BookUpdated(**states[book_id]))
 
 
@@ -221,8 +210,8 @@ def _check_related(*, authors: Sequence[Author] | None, genres: Sequence[Genre] 
 def _save_unique(book: Book, **save_kwargs) -> None:
     """Save, turning a lost race on a unique column into the same error full_clean gives."""
     try:
-        with transaction.atomic(using=DB):
-            book.save(using=DB, **save_kwargs)
+        with transaction.atomic(using=DATABASE):
+            book.save(**save_kwargs)
     except IntegrityError as error:
         if "isbn13" in str(error):
             raise ValidationError({"isbn13": ["A book with this ISBN-13 already exists."]}) from error
@@ -262,13 +251,13 @@ def book_create(
         search_document=search_document_of(title.strip(), (a.name for a in authors)),
     )
     _clean(book)
-    with transaction.atomic(using=DB):
+    with transaction.atomic(using=DATABASE):
         _save_unique(book)
-        BookAuthor.objects.using(DB).bulk_create(
+        BookAuthor.objects.bulk_create(
             BookAuthor(book=book, author=author, position=position) for position, author in enumerate(authors)
         )
         book.genres.set(genres)
-        Stock.objects.using(DB).create(book=book, on_hand=on_hand, reserved=0)
+        Stock.objects.create(book=book, on_hand=on_hand, reserved=0)
         publish(
             BookPublished(
                 **book_state(
@@ -298,8 +287,8 @@ def book_update(
     authors = list(authors) if authors is not None else None
     genres = list(genres) if genres is not None else None
     _check_related(authors=authors, genres=genres)
-    with transaction.atomic(using=DB):
-        book = Book.objects.using(DB).select_for_update().get(pk=book.pk)
+    with transaction.atomic(using=DATABASE):
+        book = Book.objects.select_for_update().get(pk=book.pk)
         before = book_states([book.pk])[book.pk]
         if "isbn13" in fields:
             fields["isbn13"] = fields["isbn13"] or None
@@ -308,8 +297,8 @@ def book_update(
         for name, value in fields.items():
             setattr(book, name, value)
         if authors is not None:
-            BookAuthor.objects.using(DB).filter(book=book).delete()
-            BookAuthor.objects.using(DB).bulk_create(
+            BookAuthor.objects.filter(book=book).delete()
+            BookAuthor.objects.bulk_create(
                 BookAuthor(book=book, author=author, position=position) for position, author in enumerate(authors)
             )
         if genres is not None:
@@ -353,8 +342,8 @@ def stock_set(*, book: Book, on_hand: int) -> Stock:
 
     Refused below the copies already reserved for orders.
     """
-    with transaction.atomic(using=DB):
-        stock, _ = Stock.objects.using(DB).select_for_update().get_or_create(book_id=book.pk)
+    with transaction.atomic(using=DATABASE):
+        stock, _ = Stock.objects.select_for_update().get_or_create(book_id=book.pk)
         if on_hand < stock.reserved:
             raise ValidationError(
                 {"on_hand": [f"Cannot be less than the {stock.reserved} copies reserved for orders."]}
@@ -362,7 +351,7 @@ def stock_set(*, book: Book, on_hand: int) -> Stock:
         if on_hand == stock.on_hand:
             return stock
         stock.on_hand = on_hand
-        stock.save(using=DB, update_fields=["on_hand", "updated_at"])
+        stock.save(update_fields=["on_hand", "updated_at"])
         publish(_stock_changed(stock))
     return stock
 
@@ -373,15 +362,13 @@ def stock_adjust(*, book: Book, delta: int) -> Stock:
     Refused if it would leave fewer copies than are reserved.
     """
     if delta == 0:
-        return Stock.objects.using(DB).get(book_id=book.pk)
-    with transaction.atomic(using=DB):
-        Stock.objects.using(DB).get_or_create(book_id=book.pk)
-        updated = (
-            Stock.objects.using(DB)
-            .filter(book_id=book.pk, on_hand__gte=F("reserved") - delta)
-            .update(on_hand=F("on_hand") + delta, updated_at=timezone.now())
+        return Stock.objects.get(book_id=book.pk)
+    with transaction.atomic(using=DATABASE):
+        Stock.objects.get_or_create(book_id=book.pk)
+        updated = Stock.objects.filter(book_id=book.pk, on_hand__gte=F("reserved") - delta).update(
+            on_hand=F("on_hand") + delta, updated_at=timezone.now()
         )
-        stock = Stock.objects.using(DB).get(book_id=book.pk)
+        stock = Stock.objects.get(book_id=book.pk)
         if not updated:
             raise ValidationError(
                 {"delta": [f"Would leave fewer copies ({stock.on_hand + delta}) than reserved ({stock.reserved})."]}
@@ -393,9 +380,9 @@ def stock_adjust(*, book: Book, delta: int) -> Stock:
 # --- the checkout saga -----------------------------------------------------------------------
 
 
-def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
-    """Quantities per book, sorted by book id: the order stock rows are locked in, so two
-    reservations never wait on each other in opposite orders (no deadlock)."""
+def _quantities_in_lock_order(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Quantities per book, each checked positive, sorted by book id: the order stock rows are
+    locked in, so two reservations never wait on each other in opposite orders (no deadlock)."""
     merged: dict[int, int] = defaultdict(int)
     for book_id, quantity in lines:
         if quantity <= 0:
@@ -404,7 +391,7 @@ def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
     return dict(sorted(merged.items()))
 
 
-def stock_reserve_for_order(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> StockReservation:
+def stock_reserve(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> StockReservation:
     """Hold stock for every line of an order, or for none of them.
 
     Publishes ``StockReserved`` (and ``StockChanged`` per book), or ``StockRejected`` with
@@ -415,19 +402,16 @@ def stock_reserve_for_order(*, order_id: uuid.UUID, lines: Iterable[tuple[int, i
     Stock never goes below zero: rows are locked in book-id order, each update is guarded
     by ``on_hand - reserved >= quantity``, and the database checks ``reserved <= on_hand``.
     """
-    wanted = _merge_lines(lines)
-    with transaction.atomic(using=DB):
-        existing = StockReservation.objects.using(DB).select_for_update().filter(order_id=order_id).first()
+    wanted = _quantities_in_lock_order(lines)
+    with transaction.atomic(using=DATABASE):
+        existing = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
         if existing is not None:
             logger.info("order %s already handled by catalog (%s): nothing to reserve", order_id, existing.state)
             return existing
-        books = Book.objects.using(DB).in_bulk(list(wanted))
+        books = Book.objects.in_bulk(list(wanted))
         stocks = {
             stock.book_id: stock
-            for stock in Stock.objects.using(DB)
-            .select_for_update()
-            .filter(book_id__in=list(wanted))
-            .order_by("book_id")
+            for stock in Stock.objects.select_for_update().filter(book_id__in=list(wanted)).order_by("book_id")
         }
         rejected = []
         for book_id, quantity in wanted.items():
@@ -445,7 +429,7 @@ def stock_reserve_for_order(*, order_id: uuid.UUID, lines: Iterable[tuple[int, i
                     RejectedLine(book_id=book_id, requested=quantity, available=max(available, 0), reason=reason)
                 )
         if rejected:
-            reservation = StockReservation.objects.using(DB).create(
+            reservation = StockReservation.objects.create(
                 order_id=order_id,
                 state=StockReservation.State.REJECTED,
                 rejection=[line.model_dump() for line in rejected],
@@ -454,17 +438,13 @@ def stock_reserve_for_order(*, order_id: uuid.UUID, lines: Iterable[tuple[int, i
             return reservation
         now = timezone.now()
         for book_id, quantity in wanted.items():
-            held = (
-                Stock.objects.using(DB)
-                .filter(book_id=book_id, on_hand__gte=F("reserved") + quantity)
-                .update(reserved=F("reserved") + quantity, updated_at=now)
+            held = Stock.objects.filter(book_id=book_id, on_hand__gte=F("reserved") + quantity).update(
+                reserved=F("reserved") + quantity, updated_at=now
             )
             if not held:
                 raise StockConflict(f"stock of book {book_id} changed while reserving order {order_id}")
-        reservation = StockReservation.objects.using(DB).create(
-            order_id=order_id, state=StockReservation.State.RESERVED
-        )
-        ReservationLine.objects.using(DB).bulk_create(
+        reservation = StockReservation.objects.create(order_id=order_id, state=StockReservation.State.RESERVED)
+        ReservationLine.objects.bulk_create(
             ReservationLine(reservation=reservation, book_id=book_id, quantity=quantity)
             for book_id, quantity in wanted.items()
         )
@@ -474,21 +454,21 @@ def stock_reserve_for_order(*, order_id: uuid.UUID, lines: Iterable[tuple[int, i
                 lines=[ReservedLine(book_id=book_id, quantity=quantity) for book_id, quantity in wanted.items()],
             )
         )
-        for stock in Stock.objects.using(DB).filter(book_id__in=list(wanted)).order_by("book_id"):
+        for stock in Stock.objects.filter(book_id__in=list(wanted)).order_by("book_id"):
             publish(_stock_changed(stock))
     return reservation
 
 
-def stock_release_for_order(*, order_id: uuid.UUID) -> StockReservation:
+def stock_release(*, order_id: uuid.UUID) -> StockReservation:
     """An order was cancelled: give its reserved copies back (``StockChanged`` per book).
 
     If catalog has not seen the order yet, the cancellation is remembered, so that the
     ``OrderPlaced`` arriving later reserves nothing. Idempotent.
     """
-    with transaction.atomic(using=DB):
-        reservation = StockReservation.objects.using(DB).select_for_update().filter(order_id=order_id).first()
+    with transaction.atomic(using=DATABASE):
+        reservation = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
         if reservation is None:
-            return StockReservation.objects.using(DB).create(order_id=order_id, state=StockReservation.State.CANCELLED)
+            return StockReservation.objects.create(order_id=order_id, state=StockReservation.State.CANCELLED)
         if reservation.state == StockReservation.State.SOLD:
             logger.warning("order %s was cancelled after its stock was sold: nothing released", order_id)
             return reservation
@@ -496,19 +476,19 @@ def stock_release_for_order(*, order_id: uuid.UUID) -> StockReservation:
             return reservation
         _move_reserved_stock(reservation, sell=False)
         reservation.state = StockReservation.State.RELEASED
-        reservation.save(using=DB, update_fields=["state", "updated_at"])
+        reservation.save(update_fields=["state", "updated_at"])
     return reservation
 
 
-def stock_sell_for_order(*, order_id: uuid.UUID) -> StockReservation:
+def stock_sell(*, order_id: uuid.UUID) -> StockReservation:
     """An order was shipped: its reserved copies leave the warehouse (``on_hand`` and
     ``reserved`` both drop; ``StockChanged`` per book). Idempotent.
 
     Raises :class:`ReservationStateError` if catalog holds no reservation for the order,
     so the event is parked for an operator rather than silently lost.
     """
-    with transaction.atomic(using=DB):
-        reservation = StockReservation.objects.using(DB).select_for_update().filter(order_id=order_id).first()
+    with transaction.atomic(using=DATABASE):
+        reservation = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
         if reservation is not None and reservation.state == StockReservation.State.SOLD:
             return reservation
         if reservation is None or reservation.state != StockReservation.State.RESERVED:
@@ -516,7 +496,7 @@ def stock_sell_for_order(*, order_id: uuid.UUID) -> StockReservation:
             raise ReservationStateError(f"order {order_id} was shipped but catalog's reservation is {state}")
         _move_reserved_stock(reservation, sell=True)
         reservation.state = StockReservation.State.SOLD
-        reservation.save(using=DB, update_fields=["state", "updated_at"])
+        reservation.save(update_fields=["state", "updated_at"])
     return reservation
 
 
@@ -524,14 +504,14 @@ def _move_reserved_stock(reservation: StockReservation, *, sell: bool) -> None:
     lines = list(reservation.lines.order_by("book_id"))
     book_ids = [line.book_id for line in lines]
     # Lock in book-id order, as reservations do.
-    list(Stock.objects.using(DB).select_for_update().filter(book_id__in=book_ids).order_by("book_id"))
+    list(Stock.objects.select_for_update().filter(book_id__in=book_ids).order_by("book_id"))
     now = timezone.now()
     for line in lines:
         changes = {"reserved": F("reserved") - line.quantity, "updated_at": now}
         if sell:
             changes["on_hand"] = F("on_hand") - line.quantity
-        moved = Stock.objects.using(DB).filter(book_id=line.book_id, reserved__gte=line.quantity).update(**changes)
+        moved = Stock.objects.filter(book_id=line.book_id, reserved__gte=line.quantity).update(**changes)
         if not moved:
             raise StockConflict(f"book {line.book_id} holds fewer reserved copies than order {reservation.order_id}")
-    for stock in Stock.objects.using(DB).filter(book_id__in=book_ids).order_by("book_id"):
+    for stock in Stock.objects.filter(book_id__in=book_ids).order_by("book_id"):
         publish(_stock_changed(stock))

@@ -8,22 +8,12 @@ time (older than what is applied changes nothing), order events by the order's s
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from django.utils import timezone
-
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn, StockChanged, StockRejected, StockReserved
-from messaging import Event, handles
+from messaging import handles, occurred_at
 from orders import services
 
 
-def _occurred_at(event: Event) -> datetime:
-    envelope = event.envelope
-    return envelope.occurred_at if envelope is not None else timezone.now()
-
-
-@handles(BookPublished, BookUpdated)
-def product_copy_on_book_state(event: BookPublished | BookUpdated) -> None:
+def _product_state_apply(event: BookPublished | BookUpdated) -> None:
     services.product_state_apply(
         book_id=event.book_id,
         title=event.title,
@@ -31,18 +21,28 @@ def product_copy_on_book_state(event: BookPublished | BookUpdated) -> None:
         currency=event.currency,
         active=event.active,
         available=event.available,
-        as_of=_occurred_at(event),
+        as_of=occurred_at(event),
     )
 
 
+@handles(BookPublished)
+def product_state_apply_on_book_published(event: BookPublished) -> None:
+    _product_state_apply(event)
+
+
+@handles(BookUpdated)
+def product_state_apply_on_book_updated(event: BookUpdated) -> None:
+    _product_state_apply(event)
+
+
 @handles(BookWithdrawn)
-def product_copy_on_book_withdrawn(event: BookWithdrawn) -> None:
-    services.product_withdraw(book_id=event.book_id, as_of=_occurred_at(event))
+def product_withdraw_on_book_withdrawn(event: BookWithdrawn) -> None:
+    services.product_withdraw(book_id=event.book_id, as_of=occurred_at(event))
 
 
 @handles(StockChanged)
-def product_copy_on_stock_changed(event: StockChanged) -> None:
-    services.product_stock_apply(book_id=event.book_id, available=event.available, as_of=_occurred_at(event))
+def product_stock_apply_on_stock_changed(event: StockChanged) -> None:
+    services.product_stock_apply(book_id=event.book_id, available=event.available, as_of=occurred_at(event))
 
 
 @handles(StockReserved)

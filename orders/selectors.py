@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
+from orders.errors import CartItemNotFound, OrderNotFound
 from orders.models import Cart, CartItem, Order, OrderLine, Product
 
 LOW_STOCK = 5
@@ -98,8 +99,10 @@ def cart_get(*, customer_id: uuid.UUID) -> CartView:
 
 
 def cart_item_get(*, customer_id: uuid.UUID, book_id: int) -> CartLineView:
-    """One line of the cart; raises ``CartItem.DoesNotExist``."""
-    item = CartItem.objects.get(cart__customer_id=customer_id, book_id=book_id)
+    """One line of the cart; raises :class:`~orders.errors.CartItemNotFound`."""
+    item = CartItem.objects.filter(cart__customer_id=customer_id, book_id=book_id).first()
+    if item is None:
+        raise CartItemNotFound(book_id)
     return _line_view(item, Product.objects.filter(book_id=book_id).first())
 
 
@@ -122,5 +125,8 @@ def order_list(
 
 
 def order_get(*, order_id: uuid.UUID, customer_id: uuid.UUID | None = None) -> Order:
-    """One order (of that customer, if given); raises ``Order.DoesNotExist``."""
-    return order_list(customer_id=customer_id).get(pk=order_id)
+    """One order (of that customer, if given); raises :class:`~orders.errors.OrderNotFound`."""
+    order = order_list(customer_id=customer_id).filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order

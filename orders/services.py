@@ -8,36 +8,40 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from messaging import publish
 from orders import contracts, payments
-from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, IllegalTransition
+from orders.errors import CartItemNotFound, IdempotencyKeyInFlight, IllegalTransition, OrderNotFound
+from orders.idempotency import (
+    IdempotencyClaim,
+    IdempotentResult,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_hold,
+    idempotency_release,
+    idempotency_result,
+)
 from orders.models import (
     MAX_LINE_QUANTITY,
     Cart,
     CartItem,
-    IdempotencyRecord,
     Order,
     OrderLine,
     PaymentAttempt,
     Product,
 )
+from orders.routers import DATABASE
 
 logger = logging.getLogger(__name__)
 
-ALIAS = "orders"
 MAX_ORDER_LINES = 100
-#: A completed idempotency record is remembered this long; afterwards its key may be reused.
-IDEMPOTENCY_TTL = timedelta(hours=24)
-#: An in-progress record older than this was left by a request that died; another may take it over.
-IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=60)
 
 State = Order.State
 
@@ -65,7 +69,7 @@ def product_state_apply(
     An event older than what was already applied changes nothing; stock carried by the
     book event is applied only if newer than the last StockChanged.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         product = _product_for_update(book_id)
         if product.state_as_of is None or as_of >= product.state_as_of:
             product.title = title[:500]
@@ -83,7 +87,7 @@ def product_state_apply(
 
 def product_withdraw(*, book_id: int, as_of: datetime) -> Product:
     """Mark a book withdrawn (catalog.BookWithdrawn), unless a newer state was applied since."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         product = _product_for_update(book_id)
         if product.state_as_of is None or as_of >= product.state_as_of:
             product.withdrawn = True
@@ -95,7 +99,7 @@ def product_withdraw(*, book_id: int, as_of: datetime) -> Product:
 
 def product_stock_apply(*, book_id: int, available: int, as_of: datetime) -> Product:
     """Apply a stock level (catalog.StockChanged); creates a partial product if the book is unknown yet."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         product = _product_for_update(book_id)
         if product.stock_as_of is None or as_of >= product.stock_as_of:
             product.available = available
@@ -133,7 +137,7 @@ def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) ->
     Returns the item and whether it is new in the cart.
     """
     _check_quantity(quantity, field="quantity")
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         _product_for_sale(book_id, field="book_id")
         cart = _cart_for_update(customer_id)
         item = cart.items.filter(book_id=book_id).first()
@@ -156,11 +160,13 @@ def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) ->
 
 
 def cart_item_quantity_set(*, customer_id: uuid.UUID, book_id: int, quantity: int) -> CartItem:
-    """Set how many copies of a book already in the cart; raises ``CartItem.DoesNotExist`` if it is not."""
+    """Set how many copies of a book already in the cart; raises :class:`CartItemNotFound` if it is not."""
     _check_quantity(quantity, field="quantity")
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         cart = _cart_for_update(customer_id)
-        item = cart.items.get(book_id=book_id)
+        item = cart.items.filter(book_id=book_id).first()
+        if item is None:
+            raise CartItemNotFound(book_id)
         _product_for_sale(book_id, field="book_id")
         item.quantity = quantity
         item.save(update_fields=["quantity", "updated_at"])
@@ -169,44 +175,28 @@ def cart_item_quantity_set(*, customer_id: uuid.UUID, book_id: int, quantity: in
 
 
 def cart_item_remove(*, customer_id: uuid.UUID, book_id: int) -> None:
-    """Take a book out of the cart; raises ``CartItem.DoesNotExist`` if it is not there."""
-    with transaction.atomic(using=ALIAS):
+    """Take a book out of the cart; raises :class:`CartItemNotFound` if it is not there."""
+    with transaction.atomic(using=DATABASE):
         cart = _cart_for_update(customer_id)
         deleted, _ = cart.items.filter(book_id=book_id).delete()
         if not deleted:
-            raise CartItem.DoesNotExist(f"book {book_id} is not in the cart")
+            raise CartItemNotFound(book_id)
         cart.save(update_fields=["updated_at"])
 
 
 def cart_clear(*, customer_id: uuid.UUID) -> None:
     """Empty the customer's cart."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         CartItem.objects.filter(cart__customer_id=customer_id).delete()
 
 
-# --- checkout and idempotency ---------------------------------------------------------------
+# --- checkout ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LineRequest:
     book_id: int
     quantity: int
-
-
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    """This request holds the in-progress record of its key."""
-
-    record_id: int
-    lock_token: uuid.UUID
-
-
-@dataclass(frozen=True)
-class IdempotentResult:
-    status: int
-    body: Any
-    order_id: uuid.UUID | None
-    replayed: bool
 
 
 Responder = Callable[[Order], tuple[int, Any]]
@@ -226,8 +216,8 @@ def order_place(
     it is. With ``idempotency``, the claimed record is completed with ``respond(order)`` in
     the same transaction as the order, so a replay can never see one without the other.
     """
-    with transaction.atomic(using=ALIAS):
-        record = _idempotency_hold(idempotency) if idempotency is not None else None
+    with transaction.atomic(using=DATABASE):
+        record = idempotency_hold(claim=idempotency) if idempotency is not None else None
         cart = None
         if lines is None:
             cart = Cart.objects.select_for_update().filter(customer_id=customer_id).first()
@@ -276,12 +266,7 @@ def order_place(
             cart.save(update_fields=["updated_at"])
         if record is not None:
             status, body = respond(order) if respond is not None else (201, {"id": str(order.id)})
-            record.status = IdempotencyRecord.Status.COMPLETED
-            record.response_status = status
-            record.response_body = body
-            record.order_id = order.id
-            record.completed_at = timezone.now()
-            record.save()
+            idempotency_complete(record=record, status=status, body=body, order_id=order.id)
     return order
 
 
@@ -316,68 +301,6 @@ def _contract_lines(lines: Sequence[OrderLine]) -> list[contracts.OrderLine]:
     ]
 
 
-def idempotency_claim(*, customer_id: uuid.UUID, key: str, fingerprint: str) -> IdempotencyClaim | IdempotentResult:
-    """Claim ``key`` for this request, or learn what became of an earlier request with it.
-
-    The in-progress record is committed in its own short transaction before any work is
-    done, so a concurrent request with the same key hits the unique constraint and learns
-    that the first one is in flight. Returns a claim, or the stored result to replay.
-    Raises :class:`IdempotencyKeyReused` (another body) or :class:`IdempotencyKeyInFlight`.
-    """
-    for _ in range(3):
-        now = timezone.now()
-        token = uuid.uuid4()
-        try:
-            with transaction.atomic(using=ALIAS):
-                record = IdempotencyRecord.objects.create(
-                    customer_id=customer_id, key=key, fingerprint=fingerprint, lock_token=token, locked_at=now
-                )
-            return IdempotencyClaim(record_id=record.pk, lock_token=token)
-        except IntegrityError:
-            pass
-        existing = IdempotencyRecord.objects.filter(customer_id=customer_id, key=key).first()
-        if existing is None:
-            continue  # released by a failed request meanwhile: try to claim again
-        if existing.created_at < now - IDEMPOTENCY_TTL:
-            IdempotencyRecord.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
-            continue
-        if existing.fingerprint != fingerprint:
-            raise IdempotencyKeyReused(key)
-        if existing.status == IdempotencyRecord.Status.COMPLETED:
-            return IdempotentResult(
-                status=existing.response_status,
-                body=existing.response_body,
-                order_id=existing.order_id,
-                replayed=True,
-            )
-        if existing.locked_at < now - IDEMPOTENCY_LOCK_TIMEOUT:
-            # The request holding it died before finishing (its work rolled back): take it over.
-            taken = IdempotencyRecord.objects.filter(
-                pk=existing.pk, status=IdempotencyRecord.Status.IN_PROGRESS, lock_token=existing.lock_token
-            ).update(lock_token=token, locked_at=now)
-            if taken:
-                return IdempotencyClaim(record_id=existing.pk, lock_token=token)
-            continue
-        raise IdempotencyKeyInFlight(key)
-    raise IdempotencyKeyInFlight(key)
-
-
-def _idempotency_hold(claim: IdempotencyClaim) -> IdempotencyRecord:
-    record = IdempotencyRecord.objects.select_for_update().filter(pk=claim.record_id).first()
-    if record is None or record.status != IdempotencyRecord.Status.IN_PROGRESS or record.lock_token != claim.lock_token:
-        # Our claim expired and another request took the key over.
-        raise IdempotencyKeyInFlight(claim.record_id)
-    return record
-
-
-def idempotency_release(*, claim: IdempotencyClaim) -> None:
-    """Forget a claim whose request failed, so the client may retry with the same key."""
-    with transaction.atomic(using=ALIAS):
-        IdempotencyRecord.objects.filter(
-            pk=claim.record_id, lock_token=claim.lock_token, status=IdempotencyRecord.Status.IN_PROGRESS
-        ).delete()
-
-
 def order_place_idempotently(
     *,
     customer_id: uuid.UUID,
@@ -401,18 +324,7 @@ def order_place_idempotently(
     except BaseException:
         idempotency_release(claim=claimed)
         raise
-    record = IdempotencyRecord.objects.get(pk=claimed.record_id)
-    return IdempotentResult(status=record.response_status, body=record.response_body, order_id=order.id, replayed=False)
-
-
-def idempotency_records_purge(*, older_than: timedelta) -> int:
-    """Delete completed idempotency records older than ``older_than``; returns how many."""
-    cutoff = timezone.now() - older_than
-    with transaction.atomic(using=ALIAS):
-        deleted, _ = IdempotencyRecord.objects.filter(
-            status=IdempotencyRecord.Status.COMPLETED, created_at__lt=cutoff
-        ).delete()
-    return deleted
+    return idempotency_result(claim=claimed, order_id=order.id)
 
 
 # --- lifecycle ------------------------------------------------------------------------
@@ -423,7 +335,10 @@ def _locked_order(order_id: uuid.UUID, *, customer_id: uuid.UUID | None = None) 
     orders = Order.objects.select_for_update()
     if customer_id is not None:
         orders = orders.filter(customer_id=customer_id)
-    return orders.get(pk=order_id)
+    order = orders.filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order
 
 
 def _lines_of(order: Order) -> list[contracts.OrderLine]:
@@ -448,7 +363,7 @@ def order_confirm(*, order_id: uuid.UUID) -> Order:
     the reservation arrived, catalog holds stock nobody will buy: ask it to release once.
     Any other state means this fact was already applied: nothing to do.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id)
         now = timezone.now()
         if order.state == State.PENDING:
@@ -476,7 +391,7 @@ def order_reject(*, order_id: uuid.UUID, rejected_lines: Sequence[RejectedLineIn
     pending → rejected with the reasons per line, and OrderRejected. In any other state
     there is nothing to undo (catalog held nothing), so the event changes nothing.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id)
         if order.state != State.PENDING:
             if order.state not in (State.REJECTED, State.CANCELLED):
@@ -520,10 +435,10 @@ def order_pay(*, order_id: uuid.UUID, customer_id: uuid.UUID, card: payments.Car
     """Pay a confirmed order with a (simulated) card: confirmed → paid and OrderPaid.
 
     A declined card is recorded as a declined attempt and the order stays confirmed.
-    Raises ``Order.DoesNotExist`` if the customer has no such order, :class:`IllegalTransition`
+    Raises :class:`OrderNotFound` if the customer has no such order, :class:`IllegalTransition`
     if it is not confirmed.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id, customer_id=customer_id)
         if order.state != State.CONFIRMED:
             raise IllegalTransition(order_id=order.id, state=order.state, action="pay", reason=_CANNOT_PAY[order.state])
@@ -553,7 +468,7 @@ def order_pay(*, order_id: uuid.UUID, customer_id: uuid.UUID, card: payments.Car
 
 def order_ship(*, order_id: uuid.UUID) -> Order:
     """Staff hand a paid order to the carrier: paid → shipped and OrderShipped (catalog books the sale)."""
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id)
         if order.state != State.PAID:
             raise IllegalTransition(
@@ -583,7 +498,7 @@ def order_cancel(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> Order:
     ``was_confirmed`` tells catalog whether it holds stock to release. Should catalog
     reserve after a cancel of a pending order, :func:`order_confirm` asks for the release.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         order = _locked_order(order_id, customer_id=customer_id)
         if order.state not in (State.PENDING, State.CONFIRMED):
             raise IllegalTransition(

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from recommendations.errors import UnknownBook
+
 BOUGHT_TOGETHER = "bought_together"
 MORE_LIKE_THIS = "more_like_this"
 POPULAR = "popular"
@@ -101,10 +103,6 @@ class Recommendation:
     score: float
     reason: str
     because: tuple[int, ...] = ()
-
-
-class UnknownBook(LookupError):
-    """The engine has no metadata for this book id."""
 
 
 # --- content features -------------------------------------------------------------

@@ -7,42 +7,35 @@ confirmation of a known order, or one that a cancellation overtook, teaches noth
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn
-from messaging import Event, handles
+from messaging import handles, occurred_at
 from orders.contracts import OrderCancelled, OrderConfirmed
 from recommendations import services
 
 
-def _occurred_at(event: Event):
-    return event.envelope.occurred_at if event.envelope is not None else timezone.now()
-
-
 @handles(OrderConfirmed)
-def recommendations_learn_purchase(event: OrderConfirmed) -> None:
+def purchases_record_on_order_confirmed(event: OrderConfirmed) -> None:
     services.purchases_record(
         order_id=event.order_id,
         customer_id=event.customer_id,
         lines=[(line.book_id, line.quantity) for line in event.lines],
-        purchased_at=_occurred_at(event),
+        purchased_at=occurred_at(event),
     )
 
 
 @handles(OrderCancelled)
-def recommendations_forget_cancelled_purchase(event: OrderCancelled) -> None:
+def purchases_cancel_on_order_cancelled(event: OrderCancelled) -> None:
     # An order cancelled before confirmation never taught us anything.
     if event.was_confirmed:
         services.purchases_cancel(
             order_id=event.order_id,
             customer_id=event.customer_id,
             lines=[(line.book_id, line.quantity) for line in event.lines],
-            cancelled_at=_occurred_at(event),
+            cancelled_at=occurred_at(event),
         )
 
 
-@handles(BookPublished, BookUpdated)
-def recommendations_copy_book(event: BookPublished | BookUpdated) -> None:
+def _book_upsert(event: BookPublished | BookUpdated) -> None:
     services.book_upsert(
         book_id=event.book_id,
         title=event.title,
@@ -53,6 +46,16 @@ def recommendations_copy_book(event: BookPublished | BookUpdated) -> None:
     )
 
 
+@handles(BookPublished)
+def book_upsert_on_book_published(event: BookPublished) -> None:
+    _book_upsert(event)
+
+
+@handles(BookUpdated)
+def book_upsert_on_book_updated(event: BookUpdated) -> None:
+    _book_upsert(event)
+
+
 @handles(BookWithdrawn)
-def recommendations_withdraw_book(event: BookWithdrawn) -> None:
+def book_withdraw_on_book_withdrawn(event: BookWithdrawn) -> None:
     services.book_withdraw(book_id=event.book_id)

@@ -5,18 +5,11 @@ from __future__ import annotations
 import uuid
 
 from recommendations import store
-from recommendations.engine import Recommendation, UnknownBook
-
-__all__ = [
-    "UnknownBook",
-    "recommendations_for_customer",
-    "recommendations_popular",
-    "recommendations_similar",
-]
+from recommendations.engine import Recommendation
 
 
 def recommendations_similar(*, book_id: int, limit: int) -> list[Recommendation]:
-    """Books to show next to ``book_id``; raises :class:`UnknownBook` if catalog never published it."""
+    """Books to show next to ``book_id``; raises ``UnknownBook`` (errors.py) if catalog never published it."""
     with store.current_engine() as engine:
         return engine.similar(book_id, limit=limit)
 

@@ -1,6 +1,6 @@
 """recommendations' write use-cases: learn purchases and books from events, rebuild the model.
 
-Each use-case runs in ``transaction.atomic(using="recommendations")``, takes the next
+Each use-case runs in ``transaction.atomic(using=DATABASE)``, takes the next
 model version first (which serialises writers, so that journal versions follow commit
 order), writes its own rows and one journal entry per change. The in-memory models of all processes pick the
 journal up on their next read (see ``recommendations.store``).
@@ -19,8 +19,7 @@ from django.utils import timezone
 
 from recommendations import store
 from recommendations.models import ModelChange, ModelSnapshot, Purchase, RecoBook
-
-ALIAS = store.ALIAS
+from recommendations.routers import DATABASE
 
 
 def _nothing_changed() -> int:
@@ -29,11 +28,12 @@ def _nothing_changed() -> int:
     Only this use-case's block rolls back (a savepoint inside a handler's transaction), so
     the handler's inbox row still commits.
     """
-    transaction.set_rollback(True, using=ALIAS)
+    transaction.set_rollback(True, using=DATABASE)
     return 0
 
 
-def _merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+def _quantities_per_book(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Quantities per book (an order's lines, as events carry them: already checked by orders)."""
     quantities: dict[int, int] = {}
     for book_id, quantity in lines:
         quantities[book_id] = quantities.get(book_id, 0) + quantity
@@ -48,18 +48,18 @@ def purchases_record(
     An order already known (confirmed twice, or cancelled before its confirmation
     arrived) changes nothing and returns 0.
     """
-    quantities = _merge_lines(lines)
-    with transaction.atomic(using=ALIAS):
+    quantities = _quantities_per_book(lines)
+    with transaction.atomic(using=DATABASE):
         version = store.next_version()
         # One query answers both "is this order known?" and "which of its books did the customer own?".
-        known = Purchase.objects.using(ALIAS).filter(
+        known = Purchase.objects.filter(
             Q(order_id=order_id) | Q(customer_id=customer_id, book_id__in=quantities, cancelled=False)
         )
         rows = list(known.values_list("order_id", "book_id"))
         if any(known_order == order_id for known_order, _ in rows):
             return _nothing_changed()
         owned = {book_id for _, book_id in rows}
-        Purchase.objects.using(ALIAS).bulk_create(
+        Purchase.objects.bulk_create(
             Purchase(
                 order_id=order_id,
                 customer_id=customer_id,
@@ -69,7 +69,7 @@ def purchases_record(
             )
             for book_id, quantity in quantities.items()
         )
-        ModelChange.objects.using(ALIAS).bulk_create(
+        ModelChange.objects.bulk_create(
             ModelChange(
                 version=version,
                 kind=ModelChange.Kind.PURCHASE,
@@ -91,11 +91,11 @@ def purchases_cancel(
     If the confirmation has not arrived yet, the order is remembered as cancelled so
     that its confirmation, should it come later, teaches nothing.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         version = store.next_version()
-        rows = list(Purchase.objects.using(ALIAS).filter(order_id=order_id))
+        rows = list(Purchase.objects.filter(order_id=order_id))
         if not rows:
-            Purchase.objects.using(ALIAS).bulk_create(
+            Purchase.objects.bulk_create(
                 Purchase(
                     order_id=order_id,
                     customer_id=customer_id,
@@ -105,21 +105,19 @@ def purchases_cancel(
                     cancelled=True,
                     cancelled_at=cancelled_at,
                 )
-                for book_id, quantity in _merge_lines(lines).items()
+                for book_id, quantity in _quantities_per_book(lines).items()
             )
             return 0
         live = [row for row in rows if not row.cancelled]
         if not live:
             return _nothing_changed()
-        Purchase.objects.using(ALIAS).filter(pk__in=[row.pk for row in live]).update(
-            cancelled=True, cancelled_at=cancelled_at
-        )
+        Purchase.objects.filter(pk__in=[row.pk for row in live]).update(cancelled=True, cancelled_at=cancelled_at)
         still_owned = set(
-            Purchase.objects.using(ALIAS)
-            .filter(customer_id=live[0].customer_id, book_id__in=[row.book_id for row in live], cancelled=False)
-            .values_list("book_id", flat=True)
+            Purchase.objects.filter(
+                customer_id=live[0].customer_id, book_id__in=[row.book_id for row in live], cancelled=False
+            ).values_list("book_id", flat=True)
         )
-        ModelChange.objects.using(ALIAS).bulk_create(
+        ModelChange.objects.bulk_create(
             ModelChange(
                 version=version,
                 kind=ModelChange.Kind.CANCELLATION,
@@ -144,32 +142,32 @@ def book_upsert(
         "language": language or "",
         "active": active,
     }
-    book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
+    book = RecoBook.objects.filter(book_id=book_id).first()
     if book is not None and all(getattr(book, name) == value for name, value in values.items()):
         return False
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         version = store.next_version()
         if book is None:
-            RecoBook.objects.using(ALIAS).create(book_id=book_id, **values)
+            RecoBook.objects.create(book_id=book_id, **values)
         else:
-            RecoBook.objects.using(ALIAS).filter(book_id=book_id).update(**values, updated_at=timezone.now())
-        ModelChange.objects.using(ALIAS).create(version=version, kind=ModelChange.Kind.BOOK, book_id=book_id)
+            RecoBook.objects.filter(book_id=book_id).update(**values, updated_at=timezone.now())
+        ModelChange.objects.create(version=version, kind=ModelChange.Kind.BOOK, book_id=book_id)
     return True
 
 
 def book_withdraw(*, book_id: int) -> bool:
     """The book is no longer sold: it leaves every answer from the next request on."""
-    book = RecoBook.objects.using(ALIAS).filter(book_id=book_id).first()
+    book = RecoBook.objects.filter(book_id=book_id).first()
     if book is not None and not book.active:
         return False
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         version = store.next_version()
         if book is None:
             # Withdrawn before we heard of it: remember that (a later book event carries its own ``active``).
-            RecoBook.objects.using(ALIAS).create(book_id=book_id, active=False)
+            RecoBook.objects.create(book_id=book_id, active=False)
         else:
-            RecoBook.objects.using(ALIAS).filter(book_id=book_id).update(active=False, updated_at=timezone.now())
-        ModelChange.objects.using(ALIAS).create(version=version, kind=ModelChange.Kind.BOOK, book_id=book_id)
+            RecoBook.objects.filter(book_id=book_id).update(active=False, updated_at=timezone.now())
+        ModelChange.objects.create(version=version, kind=ModelChange.Kind.BOOK, book_id=book_id)
     return True
 
 

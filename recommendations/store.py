@@ -27,10 +27,10 @@ from django.db import connections, transaction
 
 from recommendations.engine import STATE_FORMAT, BookMeta, Engine
 from recommendations.models import ModelChange, ModelSnapshot, ModelState, Purchase, RecoBook
+from recommendations.routers import DATABASE
 
 logger = logging.getLogger(__name__)
 
-ALIAS = "recommendations"
 #: Versions (writing transactions) after which the next writer's commit folds the journal
 #: into a snapshot.
 READ_CHUNK = 100_000
@@ -78,7 +78,7 @@ def _state() -> tuple[uuid.UUID, int, int] | None:
 
     Every request runs this, so it is plain SQL: the ORM would cost 20 times the query.
     """
-    connection = connections[ALIAS]
+    connection = connections[DATABASE]
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
@@ -111,11 +111,7 @@ def _sync() -> Engine:
 
 def _load(generation: uuid.UUID, observed: int) -> _Loaded:
     snapshot = (
-        ModelSnapshot.objects.using(ALIAS)
-        .filter(generation=generation)
-        .order_by("-version")
-        .values_list("version", "data")
-        .first()
+        ModelSnapshot.objects.filter(generation=generation).order_by("-version").values_list("version", "data").first()
     )
     books = book_metas()
     loaded = _Loaded(Engine(books), generation, 0)
@@ -144,8 +140,7 @@ def _catch_up(loaded: _Loaded, observed: int) -> bool:
     may have no rows, e.g. a duplicate order that changed nothing).
     """
     rows = list(
-        ModelChange.objects.using(ALIAS)
-        .filter(version__gt=loaded.version)
+        ModelChange.objects.filter(version__gt=loaded.version)
         .order_by("version", "id")
         .values_list("version", "kind", "book_id", "customer_id", "purchased_at", "ownership_changed")
     )
@@ -172,7 +167,7 @@ def _catch_up(loaded: _Loaded, observed: int) -> bool:
 
 def book_metas(*, book_ids: set[int] | None = None) -> list[BookMeta]:
     """The books the engine may show: those catalog published (a withdrawal alone leaves no title)."""
-    rows = RecoBook.objects.using(ALIAS).exclude(title="")
+    rows = RecoBook.objects.exclude(title="")
     if book_ids is not None:
         rows = rows.filter(book_id__in=book_ids)
     return [
@@ -211,14 +206,14 @@ def next_version() -> int:
     transaction holds the database's write lock anyway), so versions are assigned in
     commit order and a reader never skips one. Plain SQL: every handler runs this.
     """
-    connection = connections[ALIAS]
+    connection = connections[DATABASE]
     quote = connection.ops.quote_name
     table = quote(ModelState._meta.db_table)
     with connection.cursor() as cursor:
         update = f"UPDATE {table} SET {quote('version')} = {quote('version')} + 1 WHERE {quote('id')} = %s"
         cursor.execute(update, [ModelState.SINGLETON_ID])
         if cursor.rowcount == 0:
-            ModelState.objects.using(ALIAS).get_or_create(pk=ModelState.SINGLETON_ID)
+            ModelState.objects.get_or_create(pk=ModelState.SINGLETON_ID)
             cursor.execute(update, [ModelState.SINGLETON_ID])
         cursor.execute(
             f"SELECT {quote('version')}, {quote('journal_floor')} FROM {table} WHERE {quote('id')} = %s",
@@ -226,16 +221,16 @@ def next_version() -> int:
         )
         version, floor = cursor.fetchone()
     if version - floor >= checkpoint_every():
-        transaction.on_commit(checkpoint_quietly, using=ALIAS)
+        transaction.on_commit(checkpoint_quietly, using=DATABASE)
     return int(version)
 
 
 def lock_state() -> ModelState:
     """The state row, locked until the caller's transaction ends (rebuilds and checkpoints)."""
-    state = ModelState.objects.using(ALIAS).select_for_update().filter(pk=ModelState.SINGLETON_ID).first()
+    state = ModelState.objects.select_for_update().filter(pk=ModelState.SINGLETON_ID).first()
     if state is None:
-        ModelState.objects.using(ALIAS).get_or_create(pk=ModelState.SINGLETON_ID)
-        state = ModelState.objects.using(ALIAS).select_for_update().get(pk=ModelState.SINGLETON_ID)
+        ModelState.objects.get_or_create(pk=ModelState.SINGLETON_ID)
+        state = ModelState.objects.select_for_update().get(pk=ModelState.SINGLETON_ID)
     return state
 
 
@@ -248,13 +243,13 @@ def save_snapshot(engine: Engine, *, version: int, generation: uuid.UUID | None)
     """
     data = encode(engine)
     stats = engine.stats()
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         state = lock_state()
         if generation is None:
             state.generation = uuid.uuid4()
         elif state.generation != generation or state.version < version:
             return None
-        snapshot = ModelSnapshot.objects.using(ALIAS).create(
+        snapshot = ModelSnapshot.objects.create(
             generation=state.generation,
             version=version,
             format=STATE_FORMAT,
@@ -265,8 +260,8 @@ def save_snapshot(engine: Engine, *, version: int, generation: uuid.UUID | None)
             owned_pairs=stats["owned_pairs"],
             co_pairs=stats["co_pairs"],
         )
-        ModelChange.objects.using(ALIAS).filter(version__lte=version).delete()
-        ModelSnapshot.objects.using(ALIAS).exclude(pk=snapshot.pk).delete()
+        ModelChange.objects.filter(version__lte=version).delete()
+        ModelSnapshot.objects.exclude(pk=snapshot.pk).delete()
         state.journal_floor = max(state.journal_floor, version)
         state.save(update_fields=["generation", "journal_floor", "updated_at"])
     return snapshot
@@ -300,15 +295,15 @@ def build_from_database(progress: Progress | None = None) -> tuple[Engine, int, 
     """
     report = progress or (lambda phase, done, total: None)
     table = Purchase._meta.db_table
-    connection = connections[ALIAS]
+    connection = connections[DATABASE]
     quote = connection.ops.quote_name
     customer_codes: dict = {}
     codes_chunks: list[np.ndarray] = []
     book_chunks: list[np.ndarray] = []
     time_chunks: list[np.ndarray] = []
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=DATABASE):
         version = lock_state().version
-        total = Purchase.objects.using(ALIAS).filter(cancelled=False).count()
+        total = Purchase.objects.filter(cancelled=False).count()
         report("reading purchases", 0, total)
         done = 0
         with connection.cursor() as cursor:

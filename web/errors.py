@@ -8,6 +8,7 @@ problem details response in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -16,11 +17,13 @@ class DomainError(Exception):
 
     ``status`` is the HTTP status an API answers with, ``code`` the stable word a client may
     branch on; both can be overridden per instance. ``extra`` members are added to the
-    problem body (for example the conflicting lines of a stock reservation).
+    problem body (for example the conflicting lines of a stock reservation); ``headers`` are
+    added to the response (for example ``Retry-After``).
     """
 
     status: int = 409
     code: str = "conflict"
+    headers: Mapping[str, str] = {}
 
     def __init__(self, detail: str = "", *, status: int | None = None, code: str | None = None, **extra: Any):
         super().__init__(detail or self.__doc__ or type(self).__name__)

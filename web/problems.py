@@ -67,7 +67,9 @@ def problem_exception_handler(exc, context):
     request = context.get("request")
     if isinstance(exc, DomainError):
         set_rollback()
-        return problem_response(exc.status, exc.detail, request=request, **exc.problem_members())
+        return problem_response(
+            exc.status, exc.detail, request=request, headers=dict(exc.headers) or None, **exc.problem_members()
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.serializers import as_serializer_error
 from rest_framework.views import APIView
 
 from accounts import selectors, services, tokens
@@ -25,18 +23,13 @@ from accounts.api.serializers import (
     SignInSerializer,
     TokenPairSerializer,
 )
+from accounts.errors import BEARER_CHALLENGE
 from accounts.models import Address, Customer
 from web.auth import IsCustomer, customer_id_of
 
-BEARER_CHALLENGE = 'Bearer realm="api"'
-
 
 class AccountsView(APIView):
-    def handle_exception(self, exc):
-        # Services raise Django's ValidationError; keep its field names and codes in the problem details.
-        if isinstance(exc, DjangoValidationError):
-            exc = ValidationError(as_serializer_error(exc))
-        return super().handle_exception(exc)
+    """Services raise Django's ValidationError and accounts' errors; web.problems maps both."""
 
 
 class PublicView(AccountsView):
@@ -86,10 +79,7 @@ class TokenRefreshView(PublicView):
     def post(self, request):
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            _, access = tokens.access_token_refresh(refresh=serializer.validated_data["refresh"])
-        except tokens.TokenRefused as error:
-            raise AuthenticationFailed(str(error), code="token_not_valid") from error
+        _, access = tokens.access_token_refresh(refresh=serializer.validated_data["refresh"])
         return Response(
             {"access": str(access), "token_type": "Bearer", "expires_in": tokens.access_token_lifetime_seconds()}
         )

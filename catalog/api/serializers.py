@@ -102,11 +102,9 @@ class BookWriteSerializer(serializers.Serializer):
         help_text="ISBN-13 (or ISBN-10, converted); hyphens allowed; checked against its check digit.",
     )
     author_ids = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Author.objects.using("catalog").all(), help_text="Credited authors, in order."
+        many=True, queryset=Author.objects.all(), help_text="Credited authors, in order."
     )
-    genre_ids = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Genre.objects.using("catalog").all(), required=False
-    )
+    genre_ids = serializers.PrimaryKeyRelatedField(many=True, queryset=Genre.objects.all(), required=False)
     language = serializers.CharField(max_length=16, allow_blank=True, required=False)
     publication_year = serializers.IntegerField(allow_null=True, required=False, min_value=-3000)
     description = serializers.CharField(allow_blank=True, required=False)

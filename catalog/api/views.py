@@ -29,7 +29,7 @@ from catalog.api.serializers import (
     StockSerializer,
     StockSetSerializer,
 )
-from catalog.models import Author, Book, Genre, Stock
+from catalog.models import Author, Book, Genre
 from web.auth import IsStaff, IsStaffOrReadOnly
 
 BOOK_ORDERINGS = {
@@ -186,14 +186,10 @@ class BookStockView(APIView):
 
     permission_classes = [IsStaff]
 
-    def _stock(self, book_id: int) -> Stock:
-        _book_or_404(book_id)
-        stock, _ = Stock.objects.using("catalog").get_or_create(book_id=book_id)
-        return stock
-
     @extend_schema(responses=StockSerializer)
     def get(self, request: Request, book_id: int) -> Response:
-        return Response(StockSerializer(self._stock(book_id)).data)
+        _book_or_404(book_id)
+        return Response(StockSerializer(selectors.stock_get(book_id=book_id)).data)
 
     @extend_schema(request=StockSetSerializer, responses=StockSerializer)
     def put(self, request: Request, book_id: int) -> Response:
@@ -255,7 +251,7 @@ class AuthorDetailView(APIView):
     permission_classes = [IsStaffOrReadOnly]
 
     def _author(self, author_id: int) -> Author:
-        author = Author.objects.using("catalog").filter(pk=author_id).first()
+        author = selectors.author_get(author_id=author_id)
         if author is None:
             raise NotFound(f"No author with id {author_id}.")
         return author
@@ -296,7 +292,7 @@ class GenreDetailView(APIView):
     permission_classes = [IsStaffOrReadOnly]
 
     def _genre(self, genre_id: int) -> Genre:
-        genre = Genre.objects.using("catalog").filter(pk=genre_id).first()
+        genre = selectors.genre_get(genre_id=genre_id)
         if genre is None:
             raise NotFound(f"No genre with id {genre_id}.")
         return genre

@@ -8,7 +8,7 @@ import re
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -24,12 +24,11 @@ from orders.api.serializers import (
     CheckoutSerializer,
     OrderSerializer,
 )
-from orders.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, IllegalTransition
+from orders.errors import IDEMPOTENCY_HEADER
 from orders.models import CartItem, Order
 from web.auth import IsCustomer, IsStaff, customer_id_of, is_customer
 from web.problems import problem_response
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 # The draft makes the value a structured-field string ("..."); a bare token is accepted too.
 _KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457)")
@@ -40,21 +39,6 @@ class IsCustomerOrStaff(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return IsCustomer().has_permission(request, view) or IsStaff().has_permission(request, view)
-
-
-def conflict(request, error: IllegalTransition) -> Response:
-    return problem_response(
-        status.HTTP_409_CONFLICT,
-        error.reason,
-        request=request,
-        code="illegal_transition",
-        state=error.state,
-        action=error.action,
-    )
-
-
-def _not_found(what: str) -> exceptions.NotFound:
-    return exceptions.NotFound(f"No such {what}.")
 
 
 # --- cart --------------------------------------------------------------------------------
@@ -109,32 +93,23 @@ class CartItemDetailView(GenericAPIView):
 
     @extend_schema(responses={200: CartLineSerializer, 404: PROBLEM})
     def get(self, request, book_id: int):
-        try:
-            line = selectors.cart_item_get(customer_id=customer_id_of(request), book_id=book_id)
-        except CartItem.DoesNotExist:
-            raise _not_found("book in your cart") from None
+        line = selectors.cart_item_get(customer_id=customer_id_of(request), book_id=book_id)
         return Response(CartLineSerializer(line).data)
 
     @extend_schema(request=CartItemQuantitySerializer, responses={200: CartSerializer, 400: PROBLEM, 404: PROBLEM})
     def patch(self, request, book_id: int):
         serializer = CartItemQuantitySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.cart_item_quantity_set(
-                customer_id=customer_id_of(request), book_id=book_id, quantity=serializer.validated_data["quantity"]
-            )
-        except CartItem.DoesNotExist:
-            raise _not_found("book in your cart") from None
+        services.cart_item_quantity_set(
+            customer_id=customer_id_of(request), book_id=book_id, quantity=serializer.validated_data["quantity"]
+        )
         return cart_response(request)
 
     put = patch
 
     @extend_schema(responses={204: None, 404: PROBLEM})
     def delete(self, request, book_id: int):
-        try:
-            services.cart_item_remove(customer_id=customer_id_of(request), book_id=book_id)
-        except CartItem.DoesNotExist:
-            raise _not_found("book in your cart") from None
+        services.cart_item_remove(customer_id=customer_id_of(request), book_id=book_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -212,29 +187,13 @@ class OrderListCreateView(GenericAPIView):
             order = selectors.order_get(order_id=order.id)
             return status.HTTP_201_CREATED, OrderSerializer(order, context={"request": request}).data
 
-        try:
-            result = services.order_place_idempotently(
-                customer_id=customer_id,
-                key=key,
-                fingerprint=fingerprint_of(request, serializer.validated_data),
-                lines=line_requests,
-                respond=respond,
-            )
-        except IdempotencyKeyReused:
-            return problem_response(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
-                f"This {IDEMPOTENCY_HEADER} was already used with a different request body; use a new key.",
-                request=request,
-                code="idempotency_key_reused",
-            )
-        except IdempotencyKeyInFlight:
-            return problem_response(
-                status.HTTP_409_CONFLICT,
-                f"A request with this {IDEMPOTENCY_HEADER} is still being processed; retry in a moment.",
-                request=request,
-                headers={"Retry-After": "1"},
-                code="idempotency_key_in_flight",
-            )
+        result = services.order_place_idempotently(
+            customer_id=customer_id,
+            key=key,
+            fingerprint=fingerprint_of(request, serializer.validated_data),
+            lines=line_requests,
+            respond=respond,
+        )
         headers = {"Location": f"/api/orders/{result.order_id}/"} if result.order_id else {}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -250,10 +209,7 @@ class OrderDetailView(GenericAPIView):
     @extend_schema(responses={200: OrderSerializer, 404: PROBLEM})
     def get(self, request, order_id):
         customer_id = customer_id_of(request) if is_customer(request.user) else None
-        try:
-            order = selectors.order_get(order_id=order_id, customer_id=customer_id)
-        except Order.DoesNotExist:
-            raise _not_found("order") from None
+        order = selectors.order_get(order_id=order_id, customer_id=customer_id)
         return Response(OrderSerializer(order, context={"request": request}).data)
 
 
@@ -275,14 +231,7 @@ class OrderPayView(GenericAPIView):
     def post(self, request, order_id):
         serializer = CardPaymentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            attempt = services.order_pay(
-                order_id=order_id, customer_id=customer_id_of(request), card=serializer.to_card()
-            )
-        except Order.DoesNotExist:
-            raise _not_found("order") from None
-        except IllegalTransition as error:
-            return conflict(request, error)
+        attempt = services.order_pay(order_id=order_id, customer_id=customer_id_of(request), card=serializer.to_card())
         if attempt.outcome != attempt.Outcome.APPROVED:
             return problem_response(
                 status.HTTP_402_PAYMENT_REQUIRED,
@@ -300,12 +249,7 @@ class OrderCancelView(APIView):
 
     @extend_schema(request=None, responses={200: OrderSerializer, 404: PROBLEM, 409: PROBLEM})
     def post(self, request, order_id):
-        try:
-            services.order_cancel(order_id=order_id, customer_id=customer_id_of(request))
-        except Order.DoesNotExist:
-            raise _not_found("order") from None
-        except IllegalTransition as error:
-            return conflict(request, error)
+        services.order_cancel(order_id=order_id, customer_id=customer_id_of(request))
         return order_response(request, order_id)
 
 
@@ -316,10 +260,5 @@ class OrderShipView(APIView):
 
     @extend_schema(request=None, responses={200: OrderSerializer, 404: PROBLEM, 409: PROBLEM})
     def post(self, request, order_id):
-        try:
-            services.order_ship(order_id=order_id)
-        except Order.DoesNotExist:
-            raise _not_found("order") from None
-        except IllegalTransition as error:
-            return conflict(request, error)
+        services.order_ship(order_id=order_id)
         return order_response(request, order_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,10 +39,7 @@ class SimilarBooksView(APIView):
     @extend_schema(parameters=[LimitQuerySerializer], responses=SimilarBooksSerializer)
     def get(self, request: Request, book_id: int) -> Response:
         query = _query(LimitQuerySerializer, request)
-        try:
-            results = selectors.recommendations_similar(book_id=book_id, limit=query["limit"])
-        except selectors.UnknownBook as error:
-            raise NotFound(f"No book with id {book_id} is known to recommendations.") from error
+        results = selectors.recommendations_similar(book_id=book_id, limit=query["limit"])
         return Response({"book_id": book_id, "results": _items(results)})
 
 

@@ -12,10 +12,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from catalog import services
 from catalog.models import Author, Book, BookAuthor, Genre, Stock
+from catalog.routers import DATABASE
 from messaging.models import OutboxMessage
 
 _sequence = itertools.count(1)
-DB = "catalog"
 
 
 def author_create(name: str | None = None) -> Author:
@@ -36,7 +36,7 @@ def book_create(
 ) -> Book:
     """A book made through the service (so with its stock row and its BookPublished)."""
     resolved = [
-        a if isinstance(a, Author) else Author.objects.using(DB).get_or_create(name=a)[0]
+        a if isinstance(a, Author) else Author.objects.using(DATABASE).get_or_create(name=a)[0]
         for a in (authors or [author_create()])
     ]
     return services.book_create(
@@ -47,7 +47,7 @@ def book_create(
 def books_bulk_create(count: int, *, author: Author | None = None, on_hand: int = 1) -> list[Book]:
     """Many plain books quickly, bypassing the services (no events): for pagination tests."""
     author = author or author_create()
-    books = Book.objects.using(DB).bulk_create(
+    books = Book.objects.using(DATABASE).bulk_create(
         Book(
             title=f"Bulk {index:04d}",
             price=Decimal("5.00") + index,
@@ -57,8 +57,8 @@ def books_bulk_create(count: int, *, author: Author | None = None, on_hand: int 
         )
         for index in range(count)
     )
-    Stock.objects.using(DB).bulk_create(Stock(book=book, on_hand=on_hand) for book in books)
-    BookAuthor.objects.using(DB).bulk_create(BookAuthor(book=book, author=author) for book in books)
+    Stock.objects.using(DATABASE).bulk_create(Stock(book=book, on_hand=on_hand) for book in books)
+    BookAuthor.objects.using(DATABASE).bulk_create(BookAuthor(book=book, author=author) for book in books)
     return books
 
 
@@ -85,7 +85,7 @@ def client(kind: str = "anonymous") -> APIClient:
 
 
 def outbox(event_type: str | None = None) -> list[OutboxMessage]:
-    messages = OutboxMessage.objects.using(DB).order_by("id")
+    messages = OutboxMessage.objects.using(DATABASE).order_by("id")
     if event_type:
         messages = messages.filter(event_type=event_type)
     return list(messages)
@@ -100,5 +100,5 @@ def error_fields(body: dict) -> set[str | None]:
 
 
 def stock_of(book: Book) -> tuple[int, int]:
-    stock = Stock.objects.using(DB).get(book=book)
+    stock = Stock.objects.using(DATABASE).get(book=book)
     return stock.on_hand, stock.reserved

@@ -49,7 +49,7 @@ def book_form(*, title: str, authors: list[int], price: str = "9.99", active: bo
 
 def test_lists_and_searches_load(admin_client):
     book = book_create(title="Dune", authors=["Frank Herbert"], isbn13="9780441172719", genres=[genre_create("SF")])
-    reservation = services.stock_reserve_for_order(order_id=uuid.uuid4(), lines=[(book.pk, 1)])
+    reservation = services.stock_reserve(order_id=uuid.uuid4(), lines=[(book.pk, 1)])
 
     pages = [
         "/admin/catalog/book/",
@@ -132,7 +132,7 @@ def test_admin_actions_withdraw_and_reinstate_through_the_services(admin_client)
 def test_stock_and_author_edits_in_the_admin_publish_events(admin_client):
     author = author_create("Jon Doe")
     book = book_create(authors=[author], on_hand=2)
-    services.stock_reserve_for_order(order_id=uuid.uuid4(), lines=[(book.pk, 2)])
+    services.stock_reserve(order_id=uuid.uuid4(), lines=[(book.pk, 2)])
 
     below_reserved = admin_client.post(f"/admin/catalog/stock/{book.pk}/change/", {"on_hand": "1"})
     assert below_reserved.status_code == 200 and stock_of(book) == (2, 2)

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from catalog import isbn
-from catalog.importing import default_price, resolve_isbn13
+from catalog.rows import default_price, resolve_isbn13
 
 
 @pytest.mark.parametrize("value", ["9780306406157", "9780439023481", "9791032305690"])

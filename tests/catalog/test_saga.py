@@ -11,7 +11,7 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from catalog import services
+from catalog import errors, services
 from catalog.models import Stock, StockReservation
 from messaging import Envelope, publish
 from messaging.delivery import Outcome, deliver
@@ -24,9 +24,9 @@ from .factories import book_create, outbox, outbox_types, stock_of
 pytestmark = pytest.mark.django_db(databases=["catalog"])
 
 CUSTOMER = uuid.uuid4()
-RESERVE = "catalog.handlers.stock_reserve_for_order"
-RELEASE = "catalog.handlers.stock_release_for_order"
-SELL = "catalog.handlers.stock_sell_for_order"
+RESERVE = "catalog.handlers.stock_reserve_on_order_placed"
+RELEASE = "catalog.handlers.stock_release_on_order_cancelled"
+SELL = "catalog.handlers.stock_sell_on_order_shipped"
 
 
 def order_lines(*lines: tuple[int, int]) -> list[OrderLine]:
@@ -116,7 +116,7 @@ def test_every_refused_line_carries_its_reason():
     services.book_withdraw(book=withdrawn)
     unknown_book = fine.pk + withdrawn.pk + short.pk + 1000
 
-    services.stock_reserve_for_order(
+    services.stock_reserve(
         order_id=uuid.uuid4(),
         lines=[(fine.pk, 1), (withdrawn.pk, 1), (short.pk, 4), (unknown_book, 2)],
     )
@@ -135,7 +135,7 @@ def test_every_refused_line_carries_its_reason():
 def test_lines_for_the_same_book_count_together():
     book = book_create(on_hand=3)
 
-    services.stock_reserve_for_order(order_id=uuid.uuid4(), lines=[(book.pk, 2), (book.pk, 2)])
+    services.stock_reserve(order_id=uuid.uuid4(), lines=[(book.pk, 2), (book.pk, 2)])
 
     assert outbox("catalog.StockRejected")[0].payload["lines"][0]["requested"] == 4
     assert stock_of(book) == (3, 0)
@@ -220,8 +220,8 @@ def test_a_cancel_that_overtakes_its_order_makes_the_late_order_reserve_nothing(
 def test_shipping_an_order_catalog_never_reserved_is_parked_for_an_operator():
     book = book_create(on_hand=5)
 
-    with pytest.raises(services.ReservationStateError):
-        services.stock_sell_for_order(order_id=uuid.uuid4())
+    with pytest.raises(errors.ReservationStateError):
+        services.stock_sell(order_id=uuid.uuid4())
     assert handle(SELL, shipped(uuid.uuid4(), (book.pk, 1))) == Outcome.DEAD_LETTERED
     assert stock_of(book) == (5, 0)
 
@@ -258,9 +258,9 @@ def test_concurrent_orders_never_oversell():
             start.wait()
             for _ in range(20):  # a deadlock or serialization failure is retried, as the consumer would
                 try:
-                    services.stock_reserve_for_order(order_id=order_id, lines=[(book.pk, 1)])
+                    services.stock_reserve(order_id=order_id, lines=[(book.pk, 1)])
                     return
-                except services.StockConflict:
+                except errors.StockConflict:
                     continue
         except BaseException as error:  # reported to the test thread
             errors.append(error)

@@ -111,7 +111,7 @@ def test_stock_set_and_adjust_publish_stock_changed():
 
 def test_stock_cannot_be_set_or_adjusted_below_what_is_reserved():
     book = book_create(on_hand=3)
-    services.stock_reserve_for_order(order_id=uuid.uuid4(), lines=[(book.pk, 2)])
+    services.stock_reserve(order_id=uuid.uuid4(), lines=[(book.pk, 2)])
 
     with pytest.raises(ValidationError) as set_error:
         services.stock_set(book=book, on_hand=1)

@@ -15,4 +15,4 @@ def test_the_map_names_every_saga_step():
     text = module_map_markdown()
     assert "- `orders.OrderPlaced` v1 → catalog" in text
     assert "- `catalog.StockReserved` v1 → orders" in text
-    assert "`catalog.handlers.stock_reserve_for_order`" in text
+    assert "`catalog.handlers.stock_reserve_on_order_placed`" in text

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from orders import services
+from orders import idempotency, services
 from orders.api.views import fingerprint_of
 from orders.errors import IdempotencyKeyInFlight
 from orders.models import IdempotencyRecord, Order
@@ -136,7 +136,7 @@ def test_an_abandoned_in_flight_record_is_taken_over():
         customer_id=customer_id,
         key="k-4",
         fingerprint=fingerprint_of(SimpleNamespace(method="POST", path=ORDERS), body),
-        locked_at=timezone.now() - services.IDEMPOTENCY_LOCK_TIMEOUT - timedelta(seconds=1),
+        locked_at=timezone.now() - idempotency.IDEMPOTENCY_LOCK_TIMEOUT - timedelta(seconds=1),
     )
 
     response = checkout(client, body, "k-4")
@@ -150,7 +150,7 @@ def test_an_abandoned_in_flight_record_is_taken_over():
 def test_a_request_that_lost_its_claim_cannot_complete_it():
     customer_id = uuid.uuid4()
     book = product()
-    claim = services.idempotency_claim(customer_id=customer_id, key="k-5", fingerprint="f")
+    claim = idempotency.idempotency_claim(customer_id=customer_id, key="k-5", fingerprint="f")
     IdempotencyRecord.objects.filter(pk=claim.record_id).update(lock_token=uuid.uuid4())  # taken over
 
     with pytest.raises(IdempotencyKeyInFlight):
@@ -191,7 +191,7 @@ def test_an_expired_key_may_be_used_again():
     book = product()
     first = checkout(client, lines_of(book), "old-key")
     IdempotencyRecord.objects.filter(key="old-key").update(
-        created_at=timezone.now() - services.IDEMPOTENCY_TTL - timedelta(minutes=1)
+        created_at=timezone.now() - idempotency.IDEMPOTENCY_TTL - timedelta(minutes=1)
     )
 
     second = checkout(client, lines_of(book, 2), "old-key")

@@ -84,7 +84,7 @@ def test_concurrent_multi_line_reservations_never_oversell_any_book():
         lines = [(first.id, 1), (second.id, 1)]
         if index % 2:
             lines.reverse()
-        reservation = catalog_services.stock_reserve_for_order(order_id=uuid.uuid4(), lines=lines)
+        reservation = catalog_services.stock_reserve(order_id=uuid.uuid4(), lines=lines)
         return reservation.state
 
     states = run_in_threads(12, reserve)

@@ -76,11 +76,11 @@ def arrived(event: Event, *, at: datetime = NOW) -> Event:
 
 
 _HANDLERS = {
-    "catalog.BookPublished": handlers.recommendations_copy_book,
-    "catalog.BookUpdated": handlers.recommendations_copy_book,
-    "catalog.BookWithdrawn": handlers.recommendations_withdraw_book,
-    "orders.OrderConfirmed": handlers.recommendations_learn_purchase,
-    "orders.OrderCancelled": handlers.recommendations_forget_cancelled_purchase,
+    "catalog.BookPublished": handlers.book_upsert_on_book_published,
+    "catalog.BookUpdated": handlers.book_upsert_on_book_updated,
+    "catalog.BookWithdrawn": handlers.book_withdraw_on_book_withdrawn,
+    "orders.OrderConfirmed": handlers.purchases_record_on_order_confirmed,
+    "orders.OrderCancelled": handlers.purchases_cancel_on_order_cancelled,
 }
 
 

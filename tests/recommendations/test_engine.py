@@ -11,12 +11,12 @@ from recommendations.engine import (
     EPOCH_SECONDS,
     BookMeta,
     Engine,
-    UnknownBook,
     Weights,
     book_features,
     ndcg_at,
     split_series,
 )
+from recommendations.errors import UnknownBook
 
 DAY = 86_400.0
 T0 = EPOCH_SECONDS + 2000 * DAY

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from recommendations import selectors, store
+from recommendations import errors, selectors, store
 from recommendations.models import ModelState, Purchase, RecoBook
 from tests.recommendations.factories import (
     book_published,
@@ -196,7 +196,7 @@ def test_a_book_update_that_we_do_not_use_does_not_touch_the_model():
 def test_a_withdrawal_before_publication_leaves_an_unknown_book():
     handle(withdrawn(42))
 
-    with pytest.raises(selectors.UnknownBook):
+    with pytest.raises(errors.UnknownBook):
         similar(42)
 
 

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import re
-import sys
 import time
 from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalog.importing import CatalogImportError, ImportOptions, ImportReport, books_import, events_deliver
+from catalog.errors import CatalogImportError
+from catalog.importing import ImportOptions, ImportReport, books_import, events_deliver
+from messaging import Progress
 
 KNOWN_ISBN = ("from_isbn10_confirmed", "from_isbn10", "from_isbn13")
+ROWS = "rows"
+
+
+class RowProgress(Progress):
+    """The one progress helper (pacing, redraw on a terminal, phase times), with the import's
+    wording of a counted line: ``1,000/10,000 rows (10%)  2,500 rows/s  ETA 4s``."""
+
+    @staticmethod
+    def line(phase: str, done: int, total: int, elapsed: float) -> str:
+        rate = done / elapsed if elapsed > 0 else 0.0
+        remaining = (total - done) / rate if rate and total > done else 0.0
+        percent = 100 * done / total if total else 100.0
+        return f"{done:,}/{total:,} {phase} ({percent:.0f}%)  {rate:,.0f} {phase}/s  ETA {remaining:.0f}s"
 
 
 def _price(text: str) -> Decimal:
@@ -55,61 +69,45 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
         )
         self.verbosity = options["verbosity"]
-        self.started = time.monotonic()
-        self.interactive_stderr = getattr(sys.stderr, "isatty", lambda: False)()
+        # The raw stream: OutputWrapper would end every write with a newline, and on a
+        # terminal the progress line is redrawn in place.
+        self.progress = RowProgress(self.stderr._out)
         try:
             report = books_import(
                 options["file"],
                 options=import_options,
-                on_progress=self.progress,
+                on_progress=self.rows_done if self.verbosity >= 1 else None,
                 on_problem=self.problem,
                 deliver=False,
             )
         except CatalogImportError as error:
             raise CommandError(str(error)) from error
+        self.progress.finish()
         self.summary(options["file"], report)
         if report.events:
-            if self.interactive_stderr and self.verbosity >= 1:
-                self.stderr.write("")
             if self.verbosity >= 1:
-                self.stderr.write(f"handing {report.events:,} events to the transport...")
+                self.progress(f"handing {report.events:,} events to the transport", 0, 0)
             started = time.monotonic()
             events_deliver()
+            self.progress.finish()
             self.stdout.write(f"  delivered  in {time.monotonic() - started:.1f}s (transport: events handed on)")
 
     def problem(self, line: int, message: str) -> None:
         if self.verbosity >= 1:
-            self.clear_progress()
+            if self.progress.tty:
+                self.stderr.write("\r\x1b[2K", ending="")  # clear the progress line being redrawn
             self.stderr.write(f"line {line}: {message}", style_func=self.style.WARNING)
 
-    def progress(self, done: int, total: int, report: ImportReport) -> None:
-        if self.verbosity < 1:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = done / elapsed
-        remaining = (total - done) / rate if rate and total > done else 0.0
-        percent = 100 * done / total if total else 100.0
-        text = (
-            f"{done:,}/{total:,} rows ({percent:.0f}%)  {rate:,.0f} rows/s  ETA {remaining:.0f}s  "
+    def rows_done(self, done: int, total: int, report: ImportReport) -> None:
+        self.progress(
+            ROWS,
+            done,
+            total,
             f"new {report.imported:,}  updated {report.updated:,}  unchanged {report.unchanged:,}  "
-            f"skipped {report.skipped_total:,}"
+            f"skipped {report.skipped_total:,}",
         )
-        if self.interactive_stderr:
-            self.stderr.write("\r" + text, ending="")
-            self.stderr.flush()
-            self._progress_shown = True
-        else:
-            self.stderr.write(text)
-
-    def clear_progress(self) -> None:
-        if getattr(self, "_progress_shown", False):
-            self.stderr.write("\r\033[K", ending="")
-            self._progress_shown = False
 
     def summary(self, file: str, report: ImportReport) -> None:
-        if self.interactive_stderr and self.verbosity >= 1:
-            self.stderr.write("")
-            self._progress_shown = False
         rate = report.rows / report.seconds if report.seconds else 0
         skipped = ", ".join(f"{code}: {count:,}" for code, count in report.skipped.most_common())
         known = sum(report.isbn[name] for name in KNOWN_ISBN)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orders import services
+from orders import idempotency
 
 
 class Command(BaseCommand):
@@ -16,12 +16,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--older-than-hours",
             type=float,
-            default=services.IDEMPOTENCY_TTL.total_seconds() / 3600,
+            default=idempotency.IDEMPOTENCY_TTL.total_seconds() / 3600,
             help="Age after which a completed key is forgotten and may be reused (default: %(default)s).",
         )
 
     def handle(self, *args, older_than_hours: float, **options):
         if older_than_hours < 0:
             raise CommandError("--older-than-hours must be zero or more.")
-        deleted = services.idempotency_records_purge(older_than=timedelta(hours=older_than_hours))
+        deleted = idempotency.idempotency_records_purge(older_than=timedelta(hours=older_than_hours))
         self.stdout.write(f"{deleted} idempotency record(s) older than {older_than_hours:g} h deleted.")
