@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from config import topology
+from messaging.conf import messaging_settings
 from messaging.envelope import Envelope
 
 
@@ -56,6 +56,19 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} v{self.event_version} #{self.aggregate_id}"
+
+    @classmethod
+    def from_envelope(cls, envelope: Envelope) -> OutboxMessage:
+        return cls(
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            event_version=envelope.event_version,
+            aggregate_id=envelope.aggregate_id,
+            producer=envelope.producer,
+            correlation_id=envelope.correlation_id,
+            payload=envelope.payload,
+            occurred_at=envelope.occurred_at,
+        )
 
     def to_envelope(self) -> Envelope:
         return Envelope(
@@ -129,13 +142,13 @@ def _module_proxy(base: type[models.Model], module: str) -> type[models.Model]:
     return type(
         name,
         (base,),
-        {"Meta": meta, "__module__": __name__, "module_alias": topology.alias_for_module(module)},
+        {"Meta": meta, "__module__": __name__, "module_alias": messaging_settings.alias_for(module)},
     )
 
 
 #: module -> {"outbox": proxy, "inbox": proxy, "dead_letters": proxy}; the same in every topology.
 MODULE_PROXIES: dict[str, dict[str, type[models.Model]]] = {}
-for _module in topology.MODULES:
+for _module in messaging_settings.MODULES:
     MODULE_PROXIES[_module] = {
         "outbox": _module_proxy(OutboxMessage, _module),
         "inbox": _module_proxy(InboxEntry, _module),
