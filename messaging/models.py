@@ -32,6 +32,19 @@ class CurrentTransactionId(models.Func):
         return "(pg_current_xact_id()::text::bigint)", []
 
 
+#: What an outbox row stores of its envelope, under the same names.
+ENVELOPE_FIELDS = (
+    "event_id",
+    "event_type",
+    "event_version",
+    "aggregate_id",
+    "producer",
+    "correlation_id",
+    "payload",
+    "occurred_at",
+)
+
+
 class OutboxMessage(models.Model):
     """An event recorded in the transaction of the change it describes, awaiting relay."""
 
@@ -59,28 +72,10 @@ class OutboxMessage(models.Model):
 
     @classmethod
     def from_envelope(cls, envelope: Envelope) -> OutboxMessage:
-        return cls(
-            event_id=envelope.event_id,
-            event_type=envelope.event_type,
-            event_version=envelope.event_version,
-            aggregate_id=envelope.aggregate_id,
-            producer=envelope.producer,
-            correlation_id=envelope.correlation_id,
-            payload=envelope.payload,
-            occurred_at=envelope.occurred_at,
-        )
+        return cls(**{name: getattr(envelope, name) for name in ENVELOPE_FIELDS})
 
     def to_envelope(self) -> Envelope:
-        return Envelope(
-            event_id=self.event_id,
-            event_type=self.event_type,
-            event_version=self.event_version,
-            aggregate_id=self.aggregate_id,
-            producer=self.producer,
-            correlation_id=self.correlation_id,
-            payload=self.payload,
-            occurred_at=self.occurred_at,
-        )
+        return Envelope(**{name: getattr(self, name) for name in ENVELOPE_FIELDS})
 
 
 class InboxEntry(models.Model):

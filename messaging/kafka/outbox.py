@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from messaging.conf import messaging_settings
 from messaging.kafka.topics import events_topic
-from messaging.models import OutboxMessage
+from messaging.models import ENVELOPE_FIELDS, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +71,9 @@ _SEES_ALL_ACTIVITY_SQL = (
     "FROM pg_roles WHERE rolname = current_user"
 )
 
-_SQLITE_COLUMNS = (
-    "id",
-    "aggregate_id",
-    "event_type",
-    "event_version",
-    "event_id",
-    "producer",
-    "correlation_id",
-    "occurred_at",
-    "payload_json",
-)
+#: The columns :func:`record_value` takes, by name (SQLite computes the value in Python): the
+#: envelope's, with the payload as the JSON text it is stored as.
+_RECORD_FIELDS = (*(name for name in ENVELOPE_FIELDS if name != "payload"), "payload_json")
 
 
 def record_value(
@@ -187,34 +179,19 @@ class ModuleOutbox:
 
     def _rows_sqlite(self, limit: int, after_id: int) -> list[_Row]:
         # One writer at a time: every committed row is settled.
-        rows = (
+        query = (
             OutboxMessage.objects.using(self.alias)
             .filter(published_at__isnull=True, producer=self.module, id__gt=after_id)
             .order_by("id")
             .annotate(payload_json=Cast("payload", TextField()))
-            .values_list(*_SQLITE_COLUMNS, named=True)[:limit]
+            .values("id", *_RECORD_FIELDS)[:limit]
         )
-        return [
-            _Row(
-                row.id,
-                row.aggregate_id,
-                row.event_type,
-                row.event_version,
-                str(row.event_id),
-                record_value(
-                    event_id=row.event_id,
-                    event_type=row.event_type,
-                    event_version=row.event_version,
-                    aggregate_id=row.aggregate_id,
-                    producer=row.producer,
-                    correlation_id=row.correlation_id,
-                    occurred_at=row.occurred_at,
-                    payload_json=row.payload_json,
-                ),
-                True,
-            )
-            for row in rows
-        ]
+        rows = []
+        for fields in query:
+            row_id = fields.pop("id")
+            key = (fields["aggregate_id"], fields["event_type"], fields["event_version"], str(fields["event_id"]))
+            rows.append(_Row(row_id, *key, record_value(**fields), True))
+        return rows
 
     def _rows_postgresql(self, limit: int, after_id: int) -> list[_Row]:
         # Plain SQL: the relay runs this for every round, and compiling the equivalent ORM
