@@ -149,7 +149,7 @@ def load_books() -> list[dict]:
 
 def run_consumer_role(prefix: str, out_path: str, workers: int) -> None:
     setup_django("recommendations", prefix)
-    from messaging.kafka_consumer import ModuleConsumer
+    from messaging.kafka.consumer import ModuleConsumer
     from messaging.registry import Subscription, register
 
     event_class = bench_event_class()
@@ -212,7 +212,7 @@ def empty_outbox() -> None:
 
 
 def measure_relay(batch_size: int) -> tuple[int, float]:
-    from messaging.kafka_relay import OutboxRelay
+    from messaging.kafka.relay import OutboxRelay
 
     with OutboxRelay(["catalog"], batch_size=batch_size) as relay:
         relay._get_producer()  # connect first: the rate is the steady state, not the bootstrap
@@ -224,7 +224,7 @@ def measure_relay(batch_size: int) -> tuple[int, float]:
 
 def raw_records(count: int) -> list[tuple[bytes, bytes, list]]:
     """The very records the relay sends, read from the outbox rows the relay just published."""
-    from messaging.kafka_relay import ModuleOutbox
+    from messaging.kafka.outbox import ModuleOutbox
     from messaging.models import OutboxMessage
 
     OutboxMessage.objects.using("catalog").update(published_at=None)
@@ -233,7 +233,7 @@ def raw_records(count: int) -> list[tuple[bytes, bytes, list]]:
 
 
 def measure_raw(records, topic: str) -> float:
-    from messaging.transports.kafka import make_producer
+    from messaging.kafka.clients import make_producer
 
     producer = make_producer(client_id="bench-raw", allow_auto_create_topics=False)
     try:
@@ -250,9 +250,8 @@ def measure_raw(records, topic: str) -> float:
 def throughput(args, books, event_class, prefix: str) -> dict:
     from django.conf import settings
 
-    from messaging.kafka_admin import ensure_topics
+    from messaging.kafka.topics import ensure_topics, events_topic
     from messaging.models import OutboxMessage
-    from messaging.topics import events_topic
 
     # Topics of its own, so that the latency run's consumer does not meet these events.
     settings.MESSAGING = {**settings.MESSAGING, "TOPIC_PREFIX": prefix}

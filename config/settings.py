@@ -112,7 +112,7 @@ for _module in SERVED_MODULES:
 # Each served module routes its own models; then the messaging tables and contrib apps.
 DATABASE_ROUTERS = [
     *(f"{module}.routers.{module.capitalize()}Router" for module in SERVED_MODULES),
-    "config.routers.MessagingRouter",
+    "messaging.routing.MessagingRouter",
     "config.routers.ContribRouter",
 ]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -137,7 +137,12 @@ if EVENT_TRANSPORT == "kafka" and not KAFKA_BOOTSTRAP_SERVERS:
     raise ImproperlyConfigured(
         "EVENT_TRANSPORT=kafka needs a broker: set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:59092)."
     )
+# The messaging kernel reads only this (through messaging.conf): it never imports config.
 MESSAGING = {
+    "MODULES": topology.MODULES,
+    "SERVED_MODULES": SERVED_MODULES,
+    "SERVICE": SERVICE,
+    "DATABASES": {module: topology.alias_for_module(module) for module in topology.MODULES},
     "TRANSPORT": EVENT_TRANSPORT,
     "TOPIC_PREFIX": env.str("KAFKA_TOPIC_PREFIX", default="quire"),
     "MAX_ATTEMPTS": env.int("MESSAGING_MAX_ATTEMPTS", default=5),

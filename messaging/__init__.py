@@ -20,6 +20,7 @@ from messaging.progress import Progress
 from messaging.publishing import PublishOutsideTransaction, publish, publish_many
 from messaging.registry import handles
 from messaging.routing import ModuleRouter
+from messaging.transports import wake as _wake_transport
 
 
 def wake(alias: str) -> None:
@@ -28,9 +29,7 @@ def wake(alias: str) -> None:
     For code that published with ``publish_many(..., wake=False)`` (a bulk import wakes
     the transport once, at its end, not once per batch).
     """
-    from messaging.transports import get_transport
-
-    get_transport().wake(alias)
+    _wake_transport(alias)
 
 
 def occurred_at(event: Event) -> datetime:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 
+from messaging.conf import messaging_settings
 from messaging.delivery import Outcome, dead_letter_redrive
 from messaging.models import MODULE_PROXIES
 
@@ -65,7 +65,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{applied} redriven, {counts[Outcome.FAILED]} failed again.")
 
 
-for _module in settings.SERVED_MODULES:
+for _module in messaging_settings.served_modules:
     admin.site.register(MODULE_PROXIES[_module]["outbox"], OutboxAdmin)
     admin.site.register(MODULE_PROXIES[_module]["inbox"], InboxAdmin)
     admin.site.register(MODULE_PROXIES[_module]["dead_letters"], DeadLetterAdmin)

@@ -1,8 +1,13 @@
+"""The messaging app: when Django is ready, wire the transport to publishing and load the handlers."""
+
 from importlib import import_module
 from importlib.util import find_spec
 
 from django.apps import AppConfig
-from django.conf import settings
+
+from messaging import transports
+from messaging.conf import messaging_settings
+from messaging.publishing import set_waker
 
 
 class MessagingConfig(AppConfig):
@@ -10,7 +15,10 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging (outbox, inbox, dead letters)"
 
     def ready(self) -> None:
+        # A commit that published wakes the transport; publishing sits below the transports and
+        # must not import them, so the hook is set here, once.
+        set_waker(transports.wake)
         # Handlers register themselves on import; load those of every served module.
-        for module in settings.SERVED_MODULES:
+        for module in messaging_settings.served_modules:
             if find_spec(f"{module}.handlers") is not None:
                 import_module(f"{module}.handlers")

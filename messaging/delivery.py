@@ -10,16 +10,19 @@ import enum
 import logging
 import time
 import traceback
+import uuid
+from collections.abc import Callable
 
-from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from messaging.conf import messaging_settings
 from messaging.correlation import correlation
 from messaging.envelope import Envelope
 from messaging.events import InvalidEvent
 from messaging.models import DeadLetter, InboxEntry
 from messaging.registry import Subscription
+from messaging.registry import subscription as find_subscription
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +71,17 @@ def _inbox_claim(alias: str, envelope: Envelope, handler: str) -> bool:
 
 
 def backoff_seconds(attempt: int) -> float:
-    config = settings.MESSAGING
-    return min(config["BACKOFF_SECONDS"] * (2 ** (attempt - 1)), config["BACKOFF_MAX_SECONDS"])
+    config = messaging_settings
+    return min(config.BACKOFF_SECONDS * (2 ** (attempt - 1)), config.BACKOFF_MAX_SECONDS)
 
 
-def deliver(envelope: Envelope, subscription: Subscription) -> Outcome:
+#: Called after a dead letter is parked (committed): the Kafka consumer copies it to the DLQ topic.
+OnPark = Callable[[Envelope, Subscription, DeadLetter], None]
+
+
+def deliver(envelope: Envelope, subscription: Subscription, *, on_park: OnPark | None = None) -> Outcome:
     """Deliver with retries; after the last attempt the event is parked and delivery goes on."""
-    attempts = settings.MESSAGING["MAX_ATTEMPTS"]
+    attempts = messaging_settings.MAX_ATTEMPTS
     error_text = ""
     for attempt in range(1, attempts + 1):
         try:
@@ -96,38 +103,48 @@ def deliver(envelope: Envelope, subscription: Subscription) -> Outcome:
             )
             if attempt < attempts:
                 time.sleep(backoff_seconds(attempt))
-    park(envelope, subscription, error_text, attempts=attempt)
+    park(envelope, subscription, error_text, attempts=attempt, on_park=on_park)
     return Outcome.DEAD_LETTERED
 
 
-def park(envelope: Envelope, subscription: Subscription, error: str, *, attempts: int) -> DeadLetter:
+def park(
+    envelope: Envelope, subscription: Subscription, error: str, *, attempts: int, on_park: OnPark | None = None
+) -> DeadLetter:
     logger.error("parking %s %s for %s as a dead letter", envelope.event_type, envelope.event_id, subscription.name)
-    dead_letter, _ = DeadLetter.objects.using(subscription.alias).update_or_create(
+    dead_letter = dead_letter_park(
+        subscription.alias,
         event_id=envelope.event_id,
         handler=subscription.name,
+        event_type=envelope.event_type,
+        envelope=envelope.to_dict(),
+        error=error,
+        attempts=attempts,
+    )
+    if on_park is not None:
+        on_park(envelope, subscription, dead_letter)
+    return dead_letter
+
+
+def dead_letter_park(
+    alias: str, *, event_id: uuid.UUID, handler: str, event_type: str, envelope: dict, error: str, attempts: int
+) -> DeadLetter:
+    """Write (or refresh) the one dead-letter row of ``(event_id, handler)``: the only place one is written."""
+    dead_letter, _ = DeadLetter.objects.using(alias).update_or_create(
+        event_id=event_id,
+        handler=handler,
         defaults={
-            "event_type": envelope.event_type,
-            "envelope": envelope.to_dict(),
+            "event_type": event_type,
+            "envelope": envelope,
             "error": error,
             "attempts": attempts,
             "status": DeadLetter.Status.PARKED,
         },
     )
-    after_park(envelope, subscription, dead_letter)
     return dead_letter
-
-
-def after_park(envelope: Envelope, subscription: Subscription, dead_letter: DeadLetter) -> None:
-    """Let the transport copy the dead letter somewhere else too (Kafka: a DLQ topic)."""
-    from messaging.transports import get_transport
-
-    get_transport().dead_lettered(envelope, subscription, dead_letter)
 
 
 def dead_letter_redrive(dead_letter: DeadLetter) -> Outcome:
     """Apply a parked event again, once. Success marks it redriven; failure records the new error."""
-    from messaging.registry import subscription as find_subscription
-
     alias = dead_letter._state.db
     subscription = find_subscription(dead_letter.handler)
     if subscription is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from config import topology
+from messaging.conf import messaging_settings
 from messaging.envelope import Envelope
 
 
@@ -30,6 +30,19 @@ class CurrentTransactionId(models.Func):
     def as_postgresql(self, compiler, connection, **extra_context):
         # xid8 has no cast to bigint; through text it is exact (xid8 < 2**63 for any real cluster).
         return "(pg_current_xact_id()::text::bigint)", []
+
+
+#: What an outbox row stores of its envelope, under the same names.
+ENVELOPE_FIELDS = (
+    "event_id",
+    "event_type",
+    "event_version",
+    "aggregate_id",
+    "producer",
+    "correlation_id",
+    "payload",
+    "occurred_at",
+)
 
 
 class OutboxMessage(models.Model):
@@ -57,17 +70,12 @@ class OutboxMessage(models.Model):
     def __str__(self) -> str:
         return f"{self.event_type} v{self.event_version} #{self.aggregate_id}"
 
+    @classmethod
+    def from_envelope(cls, envelope: Envelope) -> OutboxMessage:
+        return cls(**{name: getattr(envelope, name) for name in ENVELOPE_FIELDS})
+
     def to_envelope(self) -> Envelope:
-        return Envelope(
-            event_id=self.event_id,
-            event_type=self.event_type,
-            event_version=self.event_version,
-            aggregate_id=self.aggregate_id,
-            producer=self.producer,
-            correlation_id=self.correlation_id,
-            payload=self.payload,
-            occurred_at=self.occurred_at,
-        )
+        return Envelope(**{name: getattr(self, name) for name in ENVELOPE_FIELDS})
 
 
 class InboxEntry(models.Model):
@@ -129,13 +137,13 @@ def _module_proxy(base: type[models.Model], module: str) -> type[models.Model]:
     return type(
         name,
         (base,),
-        {"Meta": meta, "__module__": __name__, "module_alias": topology.alias_for_module(module)},
+        {"Meta": meta, "__module__": __name__, "module_alias": messaging_settings.alias_for(module)},
     )
 
 
 #: module -> {"outbox": proxy, "inbox": proxy, "dead_letters": proxy}; the same in every topology.
 MODULE_PROXIES: dict[str, dict[str, type[models.Model]]] = {}
-for _module in topology.MODULES:
+for _module in messaging_settings.MODULES:
     MODULE_PROXIES[_module] = {
         "outbox": _module_proxy(OutboxMessage, _module),
         "inbox": _module_proxy(InboxEntry, _module),

@@ -27,6 +27,8 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.phase: str | None = None
         self.started = self.last = 0.0
+        self.created = time.monotonic()
+        self._streams: dict[str, tuple[int, str, float]] = {}  # phase -> (done, detail, when) of its last line
 
     def __call__(self, phase: str, done: int, total: int, detail: str = "") -> None:
         now = time.monotonic()
@@ -48,6 +50,24 @@ class Progress:
         share = f" ({100.0 * done / total:5.1f}%)" if total else ""
         eta = (total - done) / rate if rate > 0 and total >= done else 0.0
         return f"{phase}: {done:,}/{total:,}{share} {rate:,.0f}/s, elapsed {elapsed:.1f}s, ETA {eta:.1f}s"
+
+    def count(self, phase: str, done: int, unit: str, detail: str = "", *, final: bool = False) -> None:
+        """A line of an open-ended stream (a relay, a consumer): ``phase: done unit (rate/s), detail``.
+
+        The rate is over the time since this phase's last line (or since the helper was made).
+        Nothing is written while nothing changed since that line (an idle stream stays quiet),
+        unless ``final``. The caller decides how often to call; several phases may interleave.
+        """
+        now = time.monotonic()
+        # A stream that has done nothing yet has nothing to say either.
+        last_done, last_detail, last_time = self._streams.get(phase, (0, detail, self.created))
+        if not final and (done, detail) == (last_done, last_detail):
+            self._streams[phase] = (done, detail, now)
+            return
+        rate = (done - last_done) / max(now - last_time, 1e-9)
+        self._streams[phase] = (done, detail, now)
+        line = f"{phase}: {done} {unit} ({rate:.0f}/s)"
+        self._write(f"{line}, {detail}" if detail else line, final=True)
 
     def _write(self, text: str, *, final: bool = False) -> None:
         if self.tty:

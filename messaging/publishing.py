@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.db import connections, transaction
 from django.utils import timezone
 
-from config import topology
+from messaging.conf import messaging_settings
 from messaging.correlation import current_correlation_id
 from messaging.envelope import Envelope
 from messaging.events import Event
+
+Waker = Callable[[str], None]
+
+
+def _no_waker(alias: str) -> None:
+    """Until the app is ready no transport is chosen; the relay finds the rows anyway."""
+
+
+#: What a commit that published calls with the alias: set by the transport layer (see
+#: ``messaging.apps``), so that publishing, below it, never imports it.
+_waker: Waker = _no_waker
+
+
+def set_waker(waker: Waker) -> None:
+    global _waker
+    _waker = waker
 
 
 class PublishOutsideTransaction(RuntimeError):
@@ -33,8 +49,7 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
     The same rules as :func:`publish`. ``wake=False`` leaves waking the transport to
     the caller (a bulk import wakes it once at its end, not once per batch).
     """
-    from messaging.models import OutboxMessage
-    from messaging.transports import get_transport
+    from messaging.models import OutboxMessage  # models need the app registry; the facade is imported before it
 
     if not events:
         return []
@@ -44,7 +59,7 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
     producers = {type(event).producer() for event in events}
     if len(producers) != 1:
         raise ValueError(f"publish_many() takes one producer's events, not {sorted(producers)}'s")
-    alias = topology.alias_for_module(producers.pop())
+    alias = messaging_settings.alias_for(producers.pop())
     if not connections[alias].in_atomic_block:
         names = ", ".join(sorted({type(event).__name__ for event in events}))
         raise PublishOutsideTransaction(
@@ -64,19 +79,7 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
         )
         for event in events
     ]
-    OutboxMessage.objects.using(alias).bulk_create(
-        OutboxMessage(
-            event_id=envelope.event_id,
-            event_type=envelope.event_type,
-            event_version=envelope.event_version,
-            aggregate_id=envelope.aggregate_id,
-            producer=envelope.producer,
-            correlation_id=envelope.correlation_id,
-            payload=envelope.payload,
-            occurred_at=envelope.occurred_at,
-        )
-        for envelope in envelopes
-    )
+    OutboxMessage.objects.using(alias).bulk_create(OutboxMessage.from_envelope(envelope) for envelope in envelopes)
     if wake:
-        transaction.on_commit(lambda: get_transport().wake(alias), using=alias)
+        transaction.on_commit(lambda: _waker(alias), using=alias)
     return envelopes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from config import topology
+from messaging.conf import messaging_settings
 from messaging.events import Event
 
 Handler = Callable[[Event], None]
@@ -20,7 +20,7 @@ class Subscription:
 
     @property
     def alias(self) -> str:
-        return topology.alias_for_module(self.module)
+        return messaging_settings.alias_for(self.module)
 
 
 _subscriptions: dict[str, Subscription] = {}
@@ -34,7 +34,7 @@ def handles(*event_classes: type[Event]) -> Callable[[Handler], Handler]:
     """
 
     def register(function: Handler) -> Handler:
-        module = topology.module_of(function.__module__)
+        module = messaging_settings.module_of(function.__module__)
         if module is None:
             raise TypeError(f"{function.__module__}.{function.__qualname__} must live in a module's handlers.py")
         for event_class in event_classes:

@@ -1,14 +1,17 @@
-"""The transport carries outbox rows to handlers: in-process or through Kafka."""
+"""The transport carries outbox rows to handlers: in-process, or through Kafka (``messaging.kafka``).
+
+``MESSAGING["TRANSPORT"]`` names it; the class is loaded by path (``messaging.conf``), so this
+layer knows no transport above it.
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import Protocol
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from messaging.envelope import Envelope
+from messaging.conf import TRANSPORT_CLASSES, messaging_settings
 
 
 class Transport(Protocol):
@@ -18,9 +21,6 @@ class Transport(Protocol):
     def on_process_start(self) -> None:
         """Called once when a web process starts: pick up what a crash left behind."""
 
-    def dead_lettered(self, envelope: Envelope, subscription, dead_letter) -> None:
-        """A handler parked an event."""
-
 
 _lock = threading.Lock()
 _transport: Transport | None = None
@@ -29,25 +29,26 @@ _transport_name: str | None = None
 
 def get_transport() -> Transport:
     global _transport, _transport_name
-    name = settings.MESSAGING["TRANSPORT"]
+    name = messaging_settings.TRANSPORT
     with _lock:
         if _transport is None or _transport_name != name:
             _transport, _transport_name = _build(name), name
         return _transport
 
 
-def _build(name: str) -> Transport:
-    if name == "inprocess":
-        from messaging.transports.inprocess import InProcessTransport
+def wake(alias: str) -> None:
+    """Ask the current transport to carry what is waiting in ``alias``'s outbox (publishing's on-commit waker)."""
+    get_transport().wake(alias)
 
-        return InProcessTransport()
-    if name == "kafka":
-        try:
-            from messaging.transports.kafka import KafkaTransport
-        except ImportError as error:
-            raise ImproperlyConfigured(
-                f"EVENT_TRANSPORT=kafka is unavailable ({error}): install requirements/base.txt "
-                "or set EVENT_TRANSPORT=inprocess."
-            ) from error
-        return KafkaTransport()
-    raise ImproperlyConfigured(f"EVENT_TRANSPORT={name!r} is unknown: set it to 'inprocess' or 'kafka'.")
+
+def _build(name: str) -> Transport:
+    if name not in TRANSPORT_CLASSES:
+        raise ImproperlyConfigured(f"EVENT_TRANSPORT={name!r} is unknown: set it to 'inprocess' or 'kafka'.")
+    try:
+        transport_class = messaging_settings.transport_class(name)
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"EVENT_TRANSPORT={name} is unavailable ({error}): install requirements/base.txt "
+            "or set EVENT_TRANSPORT=inprocess."
+        ) from error
+    return transport_class()

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from config import topology
+from messaging.conf import messaging_settings
 from messaging.dispatch import dispatch
 from messaging.models import OutboxMessage
 
@@ -30,7 +29,7 @@ class InProcessTransport:
         self.drain({alias})
 
     def on_process_start(self) -> None:
-        served = {topology.alias_for_module(module) for module in settings.SERVED_MODULES}
+        served = {messaging_settings.alias_for(module) for module in messaging_settings.served_modules}
         try:
             delivered = self.drain(served)
         except DatabaseError as error:  # not migrated yet: nothing can be pending
@@ -38,9 +37,6 @@ class InProcessTransport:
             return
         if delivered:
             logger.info("relayed %d outbox message(s) left from an earlier run", delivered)
-
-    def dead_lettered(self, envelope, subscription, dead_letter) -> None:
-        """The dead-letter row is the whole record in one process."""
 
     def drain(self, aliases: set[str]) -> int:
         """Relay the outboxes of ``aliases`` until they are empty.
@@ -64,10 +60,10 @@ class InProcessTransport:
         return relayed
 
     def _relay_batch(self, alias: str) -> int:
-        modules = settings.SERVED_MODULES
-        batch_size = settings.MESSAGING["RELAY_BATCH_SIZE"]
+        modules = messaging_settings.served_modules
+        batch_size = messaging_settings.RELAY_BATCH_SIZE
         pending = list(OutboxMessage.objects.using(alias).filter(published_at__isnull=True).order_by("id")[:batch_size])
         for message in pending:
-            dispatch(message.to_envelope(), modules)
+            dispatch(message.to_envelope(), modules)  # no on_park: the dead-letter row is the whole record
             OutboxMessage.objects.using(alias).filter(pk=message.pk).update(published_at=timezone.now())
         return len(pending)

@@ -51,6 +51,55 @@ def test_an_import_of_another_modules_internals_fails(project_copy, importer, st
     assert reported in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("importer", "statement", "reported"),
+    [
+        # messaging never imports the composition root
+        ("messaging/boundary_probe.py", "from config import topology\n", "messaging.boundary_probe -> config.topology"),
+        # layers inside messaging: no layer imports one above it (function-level imports count too)
+        ("messaging/delivery.py", "import messaging.kafka.relay\n", "messaging.delivery -> messaging.kafka.relay"),
+        (
+            "messaging/publishing.py",
+            "def _wake():\n    from messaging.transports import get_transport\n",
+            "messaging.publishing -> messaging.transports",
+        ),
+        (
+            "messaging/transports/__init__.py",
+            "import messaging.kafka.transport\n",
+            "messaging.transports -> messaging.kafka",
+        ),
+        ("messaging/envelope.py", "import messaging.models\n", "messaging.envelope -> messaging.models"),
+        # modules use messaging only through its facade
+        (
+            "orders/boundary_probe.py",
+            "from messaging.models import OutboxMessage\n",
+            "orders.boundary_probe -> messaging.models",
+        ),
+        (
+            "catalog/boundary_probe.py",
+            "from messaging.kafka.relay import OutboxRelay\n",
+            "catalog.boundary_probe -> messaging.kafka.relay",
+        ),
+    ],
+)
+def test_a_planted_violation_of_each_kernel_contract_fails(project_copy, importer, statement, reported):
+    path = project_copy / importer
+    path.write_text((path.read_text() if path.exists() else "") + statement)
+
+    result = lint_imports(project_copy)
+
+    assert result.returncode != 0
+    assert reported in result.stdout
+
+
+def test_a_module_may_import_the_messaging_facade(project_copy):
+    (project_copy / "orders" / "boundary_probe.py").write_text("from messaging import Event, occurred_at, publish\n")
+
+    result = lint_imports(project_copy)
+
+    assert result.returncode == 0, result.stdout
+
+
 def test_an_import_of_another_modules_contracts_is_allowed(project_copy):
     (project_copy / "orders" / "boundary_probe.py").write_text("from catalog.contracts import BookPublished\n")
 

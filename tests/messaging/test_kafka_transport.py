@@ -23,11 +23,12 @@ from kafka.errors import KafkaError
 
 from messaging import publish
 from messaging.envelope import Envelope
-from messaging.kafka_admin import consumer_lag, ensure_topics
-from messaging.kafka_consumer import UNPARSEABLE_HANDLER, ModuleConsumer
-from messaging.kafka_relay import ModuleOutbox, OutboxRelay
+from messaging.kafka.consumer import UNPARSEABLE_HANDLER, ModuleConsumer
+from messaging.kafka.outbox import ModuleOutbox
+from messaging.kafka.relay import OutboxRelay
+from messaging.kafka.status import consumer_lag
+from messaging.kafka.topics import consumer_group, dead_letter_topic, ensure_topics, events_topic
 from messaging.models import DeadLetter, InboxEntry, OutboxMessage
-from messaging.topics import consumer_group, dead_letter_topic, events_topic
 from messaging.transports import get_transport
 from tests.messaging.probes import PROBE_HANDLER_NAME, ProbeHappened, publish_probe
 from tests.support.kafka import from_the_beginning

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from messaging import publish
 from messaging.envelope import Envelope
-from messaging.kafka_relay import ModuleOutbox, record_value, relay_lock_key
+from messaging.kafka.lease import relay_lock_key
+from messaging.kafka.outbox import ModuleOutbox, record_value
+from messaging.kafka.topics import consumer_group, dead_letter_topic, events_topic, module_topics
 from messaging.models import DeadLetter, OutboxMessage
-from messaging.topics import consumer_group, dead_letter_topic, events_topic, module_topics
 from messaging.transports import get_transport
 from tests.messaging.probes import ProbeHappened, publish_probe
 

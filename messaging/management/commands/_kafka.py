@@ -1,4 +1,4 @@
-"""What the Kafka operator commands share: served-module selection and the transport check."""
+"""What the operator commands share: served-module selection, the transport check, clean stops, a quiet client."""
 
 from __future__ import annotations
 
@@ -7,27 +7,29 @@ import logging
 import signal
 from collections.abc import Callable, Iterator
 
-from django.conf import settings
 from django.core.management.base import CommandError
+
+from messaging.conf import messaging_settings
 
 
 def require_kafka_transport(command: str) -> None:
-    if settings.MESSAGING["TRANSPORT"] != "kafka":
+    if messaging_settings.TRANSPORT != "kafka":
         raise CommandError(
             f"{command} works with the Kafka transport: set EVENT_TRANSPORT=kafka and KAFKA_BOOTSTRAP_SERVERS "
-            f"(this process has EVENT_TRANSPORT={settings.MESSAGING['TRANSPORT']})."
+            f"(this process has EVENT_TRANSPORT={messaging_settings.TRANSPORT})."
         )
 
 
 def selected_modules(requested: list[str] | None) -> list[str]:
     """The modules named with --module, each of which this process must serve; else all it serves."""
-    served = list(settings.SERVED_MODULES)
+    served = list(messaging_settings.served_modules)
     if not requested:
         return served
     unknown = [module for module in requested if module not in served]
     if unknown:
         raise CommandError(
-            f"this process does not serve {', '.join(unknown)} (SERVICE={settings.SERVICE} serves {', '.join(served)})."
+            f"this process does not serve {', '.join(unknown)} "
+            f"(SERVICE={messaging_settings.SERVICE} serves {', '.join(served)})."
         )
     return list(dict.fromkeys(requested))
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from kafka.errors import KafkaError
 
-from config import topology
-from messaging.kafka_admin import DEFAULT_PARTITIONS, ensure_topics
-from messaging.topics import module_topics
+from messaging.conf import messaging_settings
+from messaging.kafka.topics import DEFAULT_PARTITIONS, ensure_topics, module_topics
 
 
 class Command(BaseCommand):
@@ -35,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--module",
             action="append",
-            choices=topology.MODULES,
+            choices=messaging_settings.MODULES,
             help="only this module's topics (repeatable; default: every module of Quire).",
         )
         parser.add_argument("--bootstrap-servers", help="host:port[,host:port] (default: KAFKA_BOOTSTRAP_SERVERS).")
@@ -44,7 +42,7 @@ class Command(BaseCommand):
         if options["partitions"] < 1:
             raise CommandError("--partitions must be at least 1.")
         servers = _servers(options["bootstrap_servers"])
-        modules = options["module"] or list(topology.MODULES)
+        modules = options["module"] or list(messaging_settings.MODULES)
         try:
             results = ensure_topics(
                 module_topics(modules),
@@ -65,7 +63,7 @@ class Command(BaseCommand):
 
 
 def _servers(option: str | None) -> list[str]:
-    servers = [s.strip() for s in option.split(",") if s.strip()] if option else settings.KAFKA_BOOTSTRAP_SERVERS
+    servers = [s.strip() for s in option.split(",") if s.strip()] if option else messaging_settings.bootstrap_servers
     if not servers:
         raise CommandError("no broker: set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:59092) or pass --bootstrap-servers.")
     return servers

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from messaging.kafka_admin import consumer_lag, outbox_backlog
+from messaging.conf import messaging_settings
+from messaging.kafka.status import consumer_lag, outbox_backlog
+from messaging.kafka.topics import consumer_group, events_topic
 from messaging.management.commands._kafka import selected_modules
 from messaging.registry import subscribed_producers
-from messaging.topics import consumer_group, events_topic
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             for module in modules
         }
         groups = {group: topics for group, topics in groups.items() if topics}
-        use_kafka = settings.MESSAGING["TRANSPORT"] == "kafka" and not options["no_kafka"] and groups
+        use_kafka = messaging_settings.TRANSPORT == "kafka" and not options["no_kafka"] and groups
         if use_kafka:
             try:
                 lags = consumer_lag(groups)

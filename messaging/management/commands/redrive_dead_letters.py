@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config import topology
+from messaging.conf import messaging_settings
 from messaging.delivery import Outcome, dead_letter_redrive
 from messaging.management.commands._kafka import selected_modules
 from messaging.models import DeadLetter
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         found = 0
         not_parked = 0
         for module in modules:
-            alias = topology.alias_for_module(module)
+            alias = messaging_settings.alias_for(module)
             parked = DeadLetter.objects.using(alias).filter(status=DeadLetter.Status.PARKED).order_by("id")
             if ids:
                 parked = parked.filter(id__in=ids)

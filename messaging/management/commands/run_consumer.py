@@ -1,4 +1,4 @@
-"""run_consumer: apply other modules' events from Kafka to this process's handlers."""
+"""run_consumer: apply other modules' events from Kafka to this process's handlers (``messaging.kafka.consumer``)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,22 @@ import os
 import sys
 import threading
 import time
+from contextlib import closing
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from messaging.delivery import Outcome
-from messaging.kafka_consumer import ModuleConsumer, ProcessedCallback
+from messaging.kafka.consumer import ModuleConsumer, ProcessedCallback
+from messaging.kafka.dead_letters import DeadLetterQueue
+from messaging.kafka.topics import consumer_group
 from messaging.management.commands._kafka import (
     quiet_kafka_client,
     require_kafka_transport,
     selected_modules,
     stop_on_signals,
 )
-from messaging.topics import consumer_group
+from messaging.progress import Progress
 
 #: Exit status of a process stopped by ``--crash-after-applied`` (EX_TEMPFAIL: restart it).
 CRASH_DRILL_EXIT_CODE = 75
@@ -105,13 +108,20 @@ class Command(BaseCommand):
         if options["crash_after_applied"] is not None and options["crash_after_applied"] < 1:
             raise CommandError("--crash-after-applied must be at least 1.")
         on_processed = crash_after_applied(options["crash_after_applied"]) if options["crash_after_applied"] else None
-        consumers = [
-            ModuleConsumer(module, on_processed=on_processed) for module in modules for _ in range(options["workers"])
-        ]
-        consumers = [consumer for consumer in consumers if consumer.topics]
-        if not consumers:
-            self.stdout.write(f"{', '.join(modules)} handle no events: nothing to consume")
-            return
+        # One dead-letter producer for every consumer of the process, made only if something is parked.
+        with closing(DeadLetterQueue()) as dead_letters:
+            consumers = [
+                ModuleConsumer(module, on_processed=on_processed, dead_letters=dead_letters)
+                for module in modules
+                for _ in range(options["workers"])
+            ]
+            consumers = [consumer for consumer in consumers if consumer.topics]
+            if not consumers:
+                self.stdout.write(f"{', '.join(modules)} handle no events: nothing to consume")
+                return
+            self._consume(consumers, options)
+
+    def _consume(self, consumers: list[ModuleConsumer], options) -> None:
         errors: list[tuple[str, BaseException]] = []
 
         def run(consumer: ModuleConsumer) -> None:
@@ -132,33 +142,32 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{consumer.module}: group {group} reads {', '.join(consumer.topics)} ({options['workers']} worker(s))"
             )
+        progress = Progress(self.stdout)
         with stop_on_signals(lambda: [consumer.stop() for consumer in consumers]):
             for thread in threads:
                 thread.start()
             next_progress = time.monotonic() + options["progress_interval"]
-            reported = -1
             # join() with a timeout keeps the main thread free to run the signal handler.
             while any(thread.is_alive() for thread in threads):
                 for thread in threads:
                     thread.join(timeout=0.2)
-                processed = sum(consumer.stats.processed for consumer in consumers)
-                if time.monotonic() >= next_progress and processed != reported:  # idle: say nothing
-                    self._progress(consumers)
-                    reported = processed
+                if time.monotonic() >= next_progress:
+                    self._progress(progress, consumers)  # an idle module says nothing
                     next_progress = time.monotonic() + options["progress_interval"]
-        self._progress(consumers)
+        self._progress(progress, consumers, final=True)
         if errors:
             module, error = errors[0]
             raise CommandError(f"the {module} consumer stopped on {error!r}") from error
         self.stdout.write(self.style.SUCCESS("stopped cleanly"))
 
-    def _progress(self, consumers: list[ModuleConsumer]) -> None:
+    def _progress(self, progress: Progress, consumers: list[ModuleConsumer], *, final: bool = False) -> None:
         for module in dict.fromkeys(consumer.module for consumer in consumers):
             stats = [consumer.stats for consumer in consumers if consumer.module == module]
-            processed = sum(s.processed for s in stats)
-            elapsed = max(time.monotonic() - min(s.started for s in stats), 1e-9)
-            self.stdout.write(
-                f"{module}: {processed} processed ({processed / elapsed:.0f}/s), "
+            progress.count(
+                module,
+                sum(s.processed for s in stats),
+                "processed",
                 f"{sum(s.applied for s in stats)} applied, {sum(s.duplicates for s in stats)} duplicates, "
-                f"{sum(s.dead_lettered for s in stats)} dead-lettered, {sum(s.unparseable for s in stats)} unreadable"
+                f"{sum(s.dead_lettered for s in stats)} dead-lettered, {sum(s.unparseable for s in stats)} unreadable",
+                final=final,
             )

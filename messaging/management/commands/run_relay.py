@@ -1,18 +1,17 @@
-"""run_relay: carry this process's module outboxes to Kafka."""
+"""run_relay: carry this process's module outboxes to Kafka (the loop is ``messaging.kafka.relay``)."""
 
 from __future__ import annotations
 
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.kafka_relay import OutboxRelay, RelayBusy, RelayStats
+from messaging.kafka.relay import OutboxRelay, RelayBusy, RelayStats
 from messaging.management.commands._kafka import (
     quiet_kafka_client,
     require_kafka_transport,
     selected_modules,
     stop_on_signals,
 )
+from messaging.progress import Progress
 
 
 class Command(BaseCommand):
@@ -61,13 +60,19 @@ class Command(BaseCommand):
             linger=options["linger"],
         )
         self.stdout.write(f"relaying the outbox of {', '.join(modules)}{' once' if once else ''}")
-        progress = _Progress(self)
+        progress = Progress(self.stdout)
+
+        def report(stats: RelayStats) -> None:
+            # The rate is that of the last interval; an idle relay says nothing.
+            per_module = ", ".join(f"{module} {count}" for module, count in stats.published.items())
+            progress.count("published", stats.total, "event(s)", f"{per_module}; failed rounds {stats.failures}")
+
         try:
             with stop_on_signals(relay.stop):
                 stats = relay.run(
                     once=once,
                     max_failures=3 if once else None,
-                    on_progress=progress,
+                    on_progress=report,
                     progress_interval=options["progress_interval"],
                 )
         except RelayBusy as error:
@@ -77,23 +82,3 @@ class Command(BaseCommand):
         finally:
             relay.close()
         self.stdout.write(self.style.SUCCESS(f"published {stats.total} event(s); stopped cleanly"))
-
-
-class _Progress:
-    def __init__(self, command: BaseCommand) -> None:
-        self.command = command
-        self.last_total = 0
-        self.last_failures = 0
-        self.last_time = time.monotonic()
-
-    def __call__(self, stats: RelayStats) -> None:
-        now = time.monotonic()
-        if stats.total == self.last_total and stats.failures == self.last_failures:
-            self.last_time = now
-            return  # idle: say nothing
-        rate = (stats.total - self.last_total) / max(now - self.last_time, 1e-9)
-        self.last_total, self.last_failures, self.last_time = stats.total, stats.failures, now
-        per_module = ", ".join(f"{module} {count}" for module, count in stats.published.items())
-        self.command.stdout.write(
-            f"published {stats.total} ({per_module}); {rate:.0f}/s in the last interval; failed rounds {stats.failures}"
-        )

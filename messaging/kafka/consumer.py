@@ -17,28 +17,25 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import DatabaseError, connections
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 
-from config import topology
+from messaging.conf import messaging_settings
 from messaging.delivery import Outcome
 from messaging.dispatch import dispatch
 from messaging.envelope import Envelope
-from messaging.models import DeadLetter
+from messaging.kafka.dead_letters import UNPARSEABLE_HANDLER, DeadLetterQueue
+from messaging.kafka.topics import consumer_group, dead_letter_topic, ensure_topics, events_topic
 from messaging.registry import subscribed_producers
-from messaging.topics import consumer_group, dead_letter_topic, events_topic
 
 logger = logging.getLogger(__name__)
 
-#: The dead-letter ``handler`` of a record that could not even be read as an envelope.
-UNPARSEABLE_HANDLER = "messaging.kafka_consumer.unparseable"
+__all__ = ["UNPARSEABLE_HANDLER", "ConsumerStats", "ModuleConsumer", "ProcessedCallback", "consumer_config"]
 
 ProcessedCallback = Callable[[object, Envelope | None, list[Outcome]], None]
 
@@ -55,7 +52,7 @@ class ConsumerStats:
 
 def consumer_config(module: str, bootstrap_servers: list[str] | None = None, **overrides) -> dict:
     config = {
-        "bootstrap_servers": bootstrap_servers or settings.KAFKA_BOOTSTRAP_SERVERS,
+        "bootstrap_servers": bootstrap_servers or messaging_settings.bootstrap_servers,
         "group_id": consumer_group(module),
         "client_id": f"quire-consumer-{module}",
         # The offset is committed by hand, after the handler's transaction.
@@ -117,13 +114,14 @@ class ModuleConsumer:
         on_processed: ProcessedCallback | None = None,
         ensure_topics: bool = True,
         commit_interval: float = 0.1,
+        dead_letters: DeadLetterQueue | None = None,
     ) -> None:
-        if module not in topology.MODULES:
+        if module not in messaging_settings.MODULES:
             raise ValueError(f"{module!r} is not a module")
         self.module = module
-        self.alias = topology.alias_for_module(module)
+        self.alias = messaging_settings.alias_for(module)
         self.topics = sorted(events_topic(producer) for producer in subscribed_producers(module))
-        self.bootstrap_servers = bootstrap_servers or settings.KAFKA_BOOTSTRAP_SERVERS
+        self.bootstrap_servers = bootstrap_servers or messaging_settings.bootstrap_servers
         self.consumer_overrides = consumer_overrides or {}
         self.on_processed = on_processed
         self.ensure_topics = ensure_topics
@@ -137,6 +135,9 @@ class ModuleConsumer:
         #: Offsets (next to read) of records fully processed but not yet committed.
         self.pending: dict[TopicPartition, OffsetAndMetadata] = {}
         self._stop = threading.Event()
+        # Where parked events are copied; one given by the caller is shared (and closed by it).
+        self._owns_dead_letters = dead_letters is None
+        self.dead_letters = dead_letters or DeadLetterQueue()
 
     def stop(self) -> None:
         """Finish the record in hand, commit, and return from :meth:`run` (safe from a signal handler)."""
@@ -192,12 +193,12 @@ class ModuleConsumer:
             self._commit()
             self.consumer.close(autocommit=False)
             self.consumer = None
+            if self._owns_dead_letters:
+                self.dead_letters.close()
         return self.stats
 
     def _connect(self) -> bool:
         """Create the topics if missing and join the group, retrying while the broker is away."""
-        from messaging.kafka_admin import ensure_topics
-
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
@@ -251,7 +252,7 @@ class ModuleConsumer:
             if self.on_processed is not None:
                 self.on_processed(record, None, [Outcome.DEAD_LETTERED])
             return
-        outcomes = dispatch(envelope, (self.module,))
+        outcomes = dispatch(envelope, (self.module,), on_park=self.dead_letters.copy)
         for outcome in outcomes:
             if outcome is Outcome.APPLIED:
                 self.stats.applied += 1
@@ -263,39 +264,8 @@ class ModuleConsumer:
             self.on_processed(record, envelope, outcomes)
 
     def _park_unparseable(self, record, error: Exception) -> None:
-        from messaging.transports import get_transport
-
         self.stats.unparseable += 1
-        source = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-        raw = record.value.decode("utf-8", errors="replace") if isinstance(record.value, bytes) else repr(record.value)
-        headers = dict(record.headers or [])
-        event_type = headers.get("event_type", b"").decode("utf-8", errors="replace") or "unparseable"
-        # Derived from the record's position, so a redelivery of the same record parks nothing new.
-        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"kafka://{record.topic}/{record.partition}/{record.offset}")
-        logger.error("%s: unreadable record at %s parked as a dead letter: %s", self.module, source, error)
-        dead_letter, _ = DeadLetter.objects.using(self.alias).update_or_create(
-            event_id=event_id,
-            handler=UNPARSEABLE_HANDLER,
-            defaults={
-                "event_type": event_type[:200],
-                "envelope": {"raw": raw, "source": source},
-                "error": f"not an event envelope: {error!r}",
-                "attempts": 1,
-                "status": DeadLetter.Status.PARKED,
-            },
-        )
-        transport = get_transport()
-        send = getattr(transport, "send_dead_letter", None)
-        if send is not None:
-            value = {
-                "raw": raw,
-                "source": source,
-                "module": self.module,
-                "handler": UNPARSEABLE_HANDLER,
-                "dead_letter_id": dead_letter.pk,
-                "error": dead_letter.error,
-            }
-            send(self.module, record.key, value, [("error", b"unparseable")])
+        self.dead_letters.park_unparseable(self.module, self.alias, record, error)
 
     def _commit(self) -> None:
         if not self.pending or self.consumer is None:

@@ -1,88 +1,20 @@
-"""Operator views of the Kafka side: create topics, measure consumer lag, measure outbox backlog."""
+"""What ``messaging_status`` reports: consumer lag per partition, outbox backlog per module."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import connections
 from django.db.models import Min
 from django.utils import timezone
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import TopicPartition
 from kafka.admin import OffsetSpec
-from kafka.errors import TopicAlreadyExistsError
 
-from config import topology
+from messaging.conf import messaging_settings
+from messaging.kafka.clients import admin_client
 from messaging.models import DeadLetter, OutboxMessage
-
-DEFAULT_PARTITIONS = 3
-
-
-def admin_client(bootstrap_servers: list[str] | None = None, **overrides) -> KafkaAdminClient:
-    config = {
-        "bootstrap_servers": bootstrap_servers or settings.KAFKA_BOOTSTRAP_SERVERS,
-        "client_id": "quire-admin",
-        "request_timeout_ms": 10_000,
-        "bootstrap_timeout_ms": 10_000,
-    }
-    config.update(overrides)
-    return KafkaAdminClient(**config)
-
-
-@dataclass(frozen=True)
-class TopicResult:
-    topic: str
-    created: bool
-    partitions: int
-
-
-def ensure_topics(
-    topics: Iterable[str],
-    *,
-    partitions: int = DEFAULT_PARTITIONS,
-    replication_factor: int | None = None,
-    bootstrap_servers: list[str] | None = None,
-) -> list[TopicResult]:
-    """Create the topics that do not exist yet; leave existing ones as they are.
-
-    An existing topic keeps its partition count even if ``partitions`` differs: adding
-    partitions would move keys to other partitions and break per-aggregate order.
-    ``replication_factor`` defaults to min(3, number of brokers).
-    """
-    topics = list(dict.fromkeys(topics))
-    admin = admin_client(bootstrap_servers)
-    try:
-        if replication_factor is None:
-            replication_factor = min(3, len(admin.describe_cluster()["brokers"]))
-        existing = _partition_counts(admin, topics)
-        missing = [topic for topic in topics if topic not in existing]
-        created = set()
-        if missing:
-            specs = {
-                topic: {"num_partitions": partitions, "replication_factor": replication_factor} for topic in missing
-            }
-            response = admin.create_topics(specs, timeout_ms=10_000, raise_errors=False)
-            for result in response["topics"]:
-                if result["error_code"] == 0:
-                    created.add(result["name"])
-                elif result["error_code"] != TopicAlreadyExistsError.errno:  # a concurrent ensure won
-                    raise RuntimeError(f"could not create topic {result['name']}: {result.get('error_message')}")
-            admin.wait_for_topics(missing, timeout_ms=30_000)
-            existing = _partition_counts(admin, topics)
-    finally:
-        admin.close()
-    return [TopicResult(topic, topic in created, existing.get(topic, 0)) for topic in topics]
-
-
-def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
-    counts = {}
-    for description in admin.describe_topics(topics):
-        if description.get("error_code", 0) == 0 and description.get("partitions"):
-            counts[description["name"]] = len(description["partitions"])
-    return counts
 
 
 @dataclass(frozen=True)
@@ -145,7 +77,7 @@ class OutboxBacklog:
 
 
 def outbox_backlog(module: str) -> OutboxBacklog:
-    alias = topology.alias_for_module(module)
+    alias = messaging_settings.alias_for(module)
     waiting = OutboxMessage.objects.using(alias).filter(published_at__isnull=True, producer=module)
     summary = waiting.aggregate(oldest=Min("occurred_at"))
     parked = DeadLetter.objects.using(alias).filter(status=DeadLetter.Status.PARKED).count()

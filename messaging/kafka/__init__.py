@@ -1,0 +1,15 @@
+"""The Kafka adapter: everything the services topology needs beyond the kernel.
+
+A reader of the kernel can skip this package. Its files, bottom up:
+
+- ``clients``: how every producer and admin client is configured;
+- ``topics``: topic and group names, and creating the topics;
+- ``lease``: one relay per module database at a time (advisory lock or file lock, LISTEN);
+- ``outbox``: reading the outbox in commit order (the polling-trap guard), as records;
+- ``pipeline``: one module's stream from outbox to topic (read ahead, in flight, mark behind);
+- ``relay``: the loop that drives the pipelines (``run_relay``);
+- ``dead_letters``: the DLQ topic, and parking records that are not envelopes;
+- ``consumer``: one consumer group per subscribing module (``run_consumer``);
+- ``status``: consumer lag and outbox backlog (``messaging_status``);
+- ``transport``: what the transport protocol asks of a web process in this topology.
+"""
