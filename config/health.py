@@ -37,7 +37,7 @@ def readiness_checks() -> list:
     checks: list = [Database(alias="default"), *(Database(alias=alias) for alias in aliases)]
     checks += [OutboxAge(alias=alias, max_age_seconds=settings.HEALTH_OUTBOX_MAX_AGE_SECONDS) for alias in aliases]
     if settings.EVENT_TRANSPORT == "kafka":
-        from messaging.kafka_health import KafkaBroker
+        from messaging.kafka.health import KafkaBroker
 
         checks.append(KafkaBroker())
     return checks

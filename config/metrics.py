@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from prometheus_client import CollectorRegistry, multiprocess
 
 from config import topology
-from messaging.metrics import OutboxCollector
+from messaging.health import OutboxCollector
 
 
 def metrics_view(request) -> HttpResponse:

@@ -1,4 +1,7 @@
-"""Readiness checks the kernel can answer: is a module's outbox being drained?
+"""What the kernel can tell an operator from the database: is each module's outbox being drained?
+
+- :class:`OutboxAge`, a readiness check for ``/health/ready/``;
+- :class:`OutboxCollector`, the scrape-time gauges of ``/metrics`` (backlog, oldest age, dead letters).
 
 An outbox row that stays unpublished means the relay (or, in one process, in-process
 delivery) is not doing its job, although every request may still succeed: the one symptom
@@ -11,11 +14,13 @@ import dataclasses
 import datetime
 
 from django.db import DatabaseError
+from django.db.models import Count, Min
 from django.utils import timezone
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
+from prometheus_client.core import GaugeMetricFamily
 
-from messaging.models import OutboxMessage
+from messaging.models import DeadLetter, OutboxMessage
 
 
 def oldest_unpublished_age(alias: str) -> float | None:
@@ -51,3 +56,42 @@ class OutboxAge(HealthCheck):
             raise ServiceUnavailable(
                 f"oldest unpublished event waits {age:.0f}s (limit {self.max_age_seconds:g}s): is the relay running?"
             )
+
+
+class OutboxCollector:
+    """Scrape-time gauges of each served module's outbox and dead letters, read from its database."""
+
+    def __init__(self, aliases: dict[str, str]) -> None:
+        self.aliases = aliases  # module -> database alias
+
+    def collect(self):
+        backlog = GaugeMetricFamily("quire_outbox_unpublished", "Outbox rows not yet published.", labels=["module"])
+        oldest = GaugeMetricFamily(
+            "quire_outbox_oldest_unpublished_seconds",
+            "Age of the oldest unpublished outbox row (0 when none waits).",
+            labels=["module"],
+        )
+        parked = GaugeMetricFamily(
+            "quire_dead_letters_parked", "Dead letters waiting for an operator.", labels=["module"]
+        )
+        up = GaugeMetricFamily(
+            "quire_database_up", "1 if the module's database answered this scrape.", labels=["module"]
+        )
+        now = timezone.now()
+        for module, alias in self.aliases.items():
+            try:
+                waiting = (
+                    OutboxMessage.objects.using(alias)
+                    .filter(published_at__isnull=True)
+                    .aggregate(count=Count("id"), oldest=Min("occurred_at"))
+                )
+                dead = DeadLetter.objects.using(alias).filter(status=DeadLetter.Status.PARKED).count()
+            except DatabaseError:
+                up.add_metric([module], 0)
+                continue
+            up.add_metric([module], 1)
+            backlog.add_metric([module], waiting["count"])
+            age = (now - waiting["oldest"]).total_seconds() if waiting["oldest"] else 0.0
+            oldest.add_metric([module], max(age, 0.0))
+            parked.add_metric([module], dead)
+        yield from (backlog, oldest, parked, up)

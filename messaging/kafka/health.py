@@ -6,12 +6,12 @@ import dataclasses
 import datetime
 import threading
 
-from django.conf import settings
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 from kafka.errors import KafkaError
 
-from messaging.kafka_admin import admin_client
+from messaging.conf import messaging_settings
+from messaging.kafka.clients import admin_client
 
 _lock = threading.Lock()
 _admin = None
@@ -48,7 +48,7 @@ class KafkaBroker(HealthCheck):
         try:
             cluster = _cluster_description()
         except (KafkaError, OSError) as error:
-            servers = ",".join(settings.KAFKA_BOOTSTRAP_SERVERS)
+            servers = ",".join(messaging_settings.bootstrap_servers)
             raise ServiceUnavailable(f"no broker of {servers} answers: {type(error).__name__}") from error
         if not cluster.get("brokers"):
             raise ServiceUnavailable("the cluster reports no brokers")
