@@ -358,8 +358,9 @@ class ModuleConsumer:
             logger.warning("%s: cannot describe group %s (%r)", self.module, group, error)
             return
         if state in _REBALANCING_STATES or not unowned:
-            # Healthy (or a spare member: more members than partitions); look again less often.
-            self._check_interval = min(self._check_interval * 2, 60.0)
+            # Healthy (or a spare member: more members than partitions); look again less often, but a
+            # member kafka-python dropped shows as unowned only once its session expired: stay prompt.
+            self._check_interval = min(self._check_interval * 2, 2 * self.idle_check_seconds)
             self._next_group_check = now + self._check_interval
             self._progressed(f"group {state}" if unowned else "consuming" if self.assigned else "idle: spare member")
             return
