@@ -149,6 +149,14 @@ MESSAGING = {
     "BACKOFF_SECONDS": env.float("MESSAGING_BACKOFF_SECONDS", default=0.2),
     "BACKOFF_MAX_SECONDS": env.float("MESSAGING_BACKOFF_MAX_SECONDS", default=10.0),
     "RELAY_BATCH_SIZE": env.int("MESSAGING_RELAY_BATCH_SIZE", default=500),
+    # A consumer idle this long checks that every partition of its topics has a member in its group,
+    # and rebuilds its Kafka client if not (kafka-python can drop a rejoin's assignment for good).
+    "CONSUMER_IDLE_CHECK_SECONDS": env.float("MESSAGING_CONSUMER_IDLE_CHECK_SECONDS", default=5.0),
+    # A consumer that made no progress this long (broker or database away, no partitions, a wedged
+    # handler) exits non-zero so that its supervisor restarts it; 0 disables.
+    "CONSUMER_STALL_EXIT_SECONDS": env.float("MESSAGING_CONSUMER_STALL_EXIT_SECONDS", default=120.0),
+    # A file run_consumer keeps touching, its mtime the oldest progress of its consumers ("" = none).
+    "CONSUMER_HEARTBEAT_FILE": env.str("MESSAGING_CONSUMER_HEARTBEAT_FILE", default=""),
 }
 
 # /health/ready/ fails when a module's oldest unpublished event is older than this.

@@ -22,6 +22,12 @@ DEFAULTS: dict[str, Any] = {
     "BACKOFF_SECONDS": 0.2,
     "BACKOFF_MAX_SECONDS": 10.0,
     "RELAY_BATCH_SIZE": 500,
+    # Consumer liveness (messaging/kafka/consumer.py): idle seconds before asking the broker whether
+    # the group left partitions unowned; seconds without progress before the consumer gives up;
+    # a file whose mtime run_consumer keeps at its consumers' oldest progress ("" for none).
+    "CONSUMER_IDLE_CHECK_SECONDS": 5.0,
+    "CONSUMER_STALL_EXIT_SECONDS": 120.0,
+    "CONSUMER_HEARTBEAT_FILE": "",
     "MODULES": (),  # every module of the project
     "SERVED_MODULES": None,  # the modules this process serves; None: all of MODULES
     "SERVICE": "all",  # how the process was started (SERVICE=...), for messages to the operator

@@ -9,10 +9,23 @@ and the offset commit redelivers the record, and the inbox makes that a no-op.
 
 A record that is not an envelope at all is parked too (a dead-letter row that names no
 handler, and the DLQ topic) and skipped: one bad record must not stop a module.
+
+Liveness. kafka-python 3.0.x can leave a member in its group with no partitions for good: a
+rejoin its leader starts because a subscribed topic's partitions changed (e.g. the first join
+saw none yet of a topic just created) takes the assignment snapshot when the JoinGroup response
+arrives, so a ``poll()`` whose timer expires while the SyncGroup is in flight sees no rejoin
+needed and never collects the assignment (``join_group_async``/``need_rejoin`` in
+``kafka/coordinator``). So the consumer subscribes only once its metadata knows the partitions
+of every subscribed topic, rebuilds its client when, idle for ``CONSUMER_IDLE_CHECK_SECONDS``,
+it finds partitions of its topics that no member of its group holds, and
+raises :class:`ConsumerStalled` after ``CONSUMER_STALL_EXIT_SECONDS`` without progress (broker
+or database away, no partitions) so that its process exits and is restarted.
+``last_progress``, ``assigned`` and ``status`` show the rest of the process how it is doing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -29,6 +42,7 @@ from messaging.conf import messaging_settings
 from messaging.delivery import Outcome
 from messaging.dispatch import dispatch
 from messaging.envelope import Envelope
+from messaging.kafka.clients import admin_client
 from messaging.kafka.dead_letters import UNPARSEABLE_HANDLER, DeadLetterQueue
 from messaging.kafka.topics import consumer_group, dead_letter_topic, ensure_topics, events_topic
 from messaging.registry import subscribed_producers
@@ -47,7 +61,37 @@ class ConsumerStats:
     duplicates: int = 0
     dead_lettered: int = 0
     unparseable: int = 0
+    rebuilds: int = 0  # Kafka clients thrown away because the member held nothing nobody else read
     started: float = field(default_factory=time.monotonic)
+
+
+class ConsumerStalled(Exception):
+    """The consumer made no progress for ``CONSUMER_STALL_EXIT_SECONDS``: restart its process."""
+
+
+#: Group states in which partitions are legitimately unowned for a moment.
+_REBALANCING_STATES = frozenset({"PreparingRebalance", "CompletingRebalance"})
+
+
+def unowned_partitions(group: str, topics: list[str], bootstrap_servers: list[str]) -> tuple[str, set[TopicPartition]]:
+    """The group's state and the partitions of ``topics`` that no member of ``group`` is assigned."""
+    admin = admin_client(bootstrap_servers)
+    try:
+        partitions = {
+            TopicPartition(description["name"], partition["partition_index"])
+            for description in admin.describe_topics(topics)
+            if description.get("error_code", 0) == 0
+            for partition in description.get("partitions") or []
+        }
+        description = admin.describe_groups([group]).get(group) or {}
+    finally:
+        admin.close()
+    owned = set()
+    for member in description.get("members") or []:
+        assignment = member.get("member_assignment")
+        for entry in (assignment.get("assigned_partitions") or []) if isinstance(assignment, dict) else []:
+            owned.update(TopicPartition(entry["topic"], partition) for partition in entry["partitions"])
+    return description.get("group_state") or "", partitions - owned
 
 
 def consumer_config(module: str, bootstrap_servers: list[str] | None = None, **overrides) -> dict:
@@ -138,6 +182,18 @@ class ModuleConsumer:
         # Where parked events are copied; one given by the caller is shared (and closed by it).
         self._owns_dead_letters = dead_letters is None
         self.dead_letters = dead_letters or DeadLetterQueue()
+        self.idle_check_seconds = float(messaging_settings.CONSUMER_IDLE_CHECK_SECONDS)
+        self.stall_exit_seconds = float(messaging_settings.CONSUMER_STALL_EXIT_SECONDS)
+        # Liveness, read by other threads (run_consumer, health checks): plain attributes, set here only.
+        #: time.monotonic() of the last record processed, or healthy idle poll.
+        self.last_progress = time.monotonic()
+        #: The partitions this member held after its last poll.
+        self.assigned: frozenset[TopicPartition] = frozenset()
+        #: What it is doing, in a few words ("consuming", "waiting for partitions of ...", ...).
+        self.status = "starting"
+        self._idle_since: float | None = None
+        self._next_group_check = 0.0
+        self._check_interval = self.idle_check_seconds
 
     def stop(self) -> None:
         """Finish the record in hand, commit, and return from :meth:`run` (safe from a signal handler)."""
@@ -158,6 +214,7 @@ class ModuleConsumer:
         if not self.topics:
             logger.info("%s handles no events: nothing to consume", self.module)
             return self.stats
+        self._progressed("connecting")
         if not self._connect():
             return self.stats
         logger.info("%s: consuming %s as group %s", self.module, ", ".join(self.topics), consumer_group(self.module))
@@ -165,13 +222,19 @@ class ModuleConsumer:
         failures = 0
         try:
             while not self._stop.is_set():
+                self._check_stalled()
                 batch = self.consumer.poll(timeout_ms=int(poll_timeout * 1000))
+                self.assigned = frozenset(self.consumer.assignment())
                 if not batch:
                     self._commit()
+                    self._watch_idle()
+                    if self.consumer is None:  # stopped while rebuilding it
+                        break
                     if idle_exit is not None and time.monotonic() - last_record >= idle_exit:
                         break
                     continue
                 last_record = time.monotonic()
+                self._idle_since = None
                 try:
                     done = self._process(batch, max_messages)
                     failures = 0
@@ -179,6 +242,7 @@ class ModuleConsumer:
                     # The module's database is unreachable: nothing of the failed record was
                     # committed; read it again after a pause rather than skip it.
                     failures += 1
+                    self.status = "database unreachable"
                     delay = min(0.5 * 2 ** (failures - 1), 30.0)
                     logger.warning("%s: database error (%s); retrying in %.1fs", self.module, error, delay)
                     connections[self.alias].close()
@@ -190,17 +254,38 @@ class ModuleConsumer:
                 if done:
                     break
         finally:
-            self._commit()
-            self.consumer.close(autocommit=False)
-            self.consumer = None
+            if self.consumer is not None:
+                self._commit()
+                self.consumer.close(autocommit=False)
+                self.consumer = None
             if self._owns_dead_letters:
                 self.dead_letters.close()
+            self.assigned = frozenset()
+            self.status = "stopped"
         return self.stats
 
+    def _progressed(self, status: str) -> None:
+        self.last_progress = time.monotonic()
+        self.status = status
+
+    def _check_stalled(self) -> None:
+        idle = time.monotonic() - self.last_progress
+        if self.stall_exit_seconds > 0 and idle > self.stall_exit_seconds:
+            raise ConsumerStalled(
+                f"{self.module}: no progress for {idle:.0f}s ({self.status}); "
+                f"more than MESSAGING_CONSUMER_STALL_EXIT_SECONDS={self.stall_exit_seconds:g}"
+            )
+
     def _connect(self) -> bool:
-        """Create the topics if missing and join the group, retrying while the broker is away."""
+        """Create the topics if missing and join the group, retrying while the broker is away.
+
+        The group is joined (by the first poll) only once this client's metadata knows the
+        partitions of every subscribed topic: a first join without them assigns nothing and
+        needs the rejoin that kafka-python may never complete.
+        """
         attempt = 0
         while not self._stop.is_set():
+            self._check_stalled()
             attempt += 1
             try:
                 if self.ensure_topics:
@@ -208,14 +293,102 @@ class ModuleConsumer:
                     ensure_topics(topics, bootstrap_servers=self.bootstrap_servers)
                 config = consumer_config(self.module, self.bootstrap_servers, **self.consumer_overrides)
                 self.consumer = KafkaConsumer(**config)
+                self.consumer.subscribe(topics=self.topics, listener=_CommitOnRevoke(self))
+                if self._await_partitions():
+                    return True
             except (KafkaError, RuntimeError, OSError) as error:
+                self._close_client()
+                self.status = "Kafka unreachable"
                 delay = min(0.5 * 2 ** (attempt - 1), 10.0)
                 logger.warning("%s: Kafka unreachable (%r); retrying in %.1fs", self.module, error, delay)
                 self._stop.wait(delay)
                 continue
-            self.consumer.subscribe(topics=self.topics, listener=_CommitOnRevoke(self))
-            return True
+        self._close_client()
         return False
+
+    def _await_partitions(self) -> bool:
+        """Wait until the metadata knows a partition of every subscribed topic; False if stopped first."""
+        logged = 0.0
+        while not self._stop.is_set():
+            self._check_stalled()
+            # A metadata round trip after subscribe(): the coordinator's snapshot of the subscribed
+            # topics' partitions is taken from it, so the first join assigns what exists.
+            self.consumer.topics()
+            missing = [topic for topic in self.topics if not self.consumer.partitions_for_topic(topic)]
+            if not missing:
+                return True
+            self.status = f"waiting for partitions of {', '.join(missing)}"
+            if time.monotonic() - logged >= 10:
+                logged = time.monotonic()
+                logger.warning("%s: %s before joining group %s", self.module, self.status, consumer_group(self.module))
+            self._stop.wait(0.5)
+        return False
+
+    def _close_client(self) -> None:
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):  # it is being thrown away
+                self.consumer.close(autocommit=False)
+            self.consumer = None
+        self.assigned = frozenset()
+
+    def _watch_idle(self) -> None:
+        """After an empty poll: note progress, and now and then check that the group reads every partition.
+
+        kafka-python can leave a member REBALANCING for good (its broker session then expires),
+        still reporting what it held before, so its own view proves nothing: the group's does.
+        """
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+            self._next_group_check = now + self.idle_check_seconds
+            self._check_interval = self.idle_check_seconds
+        if not self._coordinator_known():
+            self.status = "Kafka unreachable"
+            return
+        if now < self._next_group_check:
+            if self.assigned:
+                self._progressed("consuming")
+            return
+        group = consumer_group(self.module)
+        try:
+            state, unowned = unowned_partitions(group, self.topics, self.bootstrap_servers)
+        except (KafkaError, OSError) as error:
+            self.status = "Kafka unreachable"
+            self._next_group_check = now + self.idle_check_seconds
+            logger.warning("%s: cannot describe group %s (%r)", self.module, group, error)
+            return
+        if state in _REBALANCING_STATES or not unowned:
+            # Healthy (or a spare member: more members than partitions); look again less often, but a
+            # member kafka-python dropped shows as unowned only once its session expired: stay prompt.
+            self._check_interval = min(self._check_interval * 2, 2 * self.idle_check_seconds)
+            self._next_group_check = now + self._check_interval
+            self._progressed(f"group {state}" if unowned else "consuming" if self.assigned else "idle: spare member")
+            return
+        logger.warning(
+            "%s: idle for %.0fs holding %s while %d partition(s) of %s have no member in group %s (%s): "
+            "rebuilding its Kafka client",
+            self.module,
+            now - self._idle_since,
+            sorted(map(tuple, self.assigned)) or "nothing",
+            len(unowned),
+            ", ".join(sorted({tp.topic for tp in unowned})),
+            group,
+            state or "no state",
+        )
+        self.stats.rebuilds += 1
+        self.status = "rebuilding its Kafka client"
+        self._commit()
+        self.pending.clear()  # a client that left its group cannot commit; the inbox skips the replay
+        self._close_client()
+        self._idle_since = None
+        self._connect()
+
+    def _coordinator_known(self) -> bool:
+        # kafka-python has no public view of the group coordinator's reachability; without the
+        # attribute (another version), assume it is known rather than report a false stall.
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        unknown = getattr(coordinator, "coordinator_unknown", None)
+        return unknown is None or not unknown()
 
     def _process(self, batch: dict, max_messages: int | None) -> bool:
         """Apply a polled batch record by record; True when the run should end.
@@ -233,6 +406,7 @@ class ModuleConsumer:
                     next_offsets[tp] = record.offset + 1
                     self.pending[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
                     self.stats.processed += 1
+                    self._progressed("consuming")
                     if self._stop.is_set() or (max_messages is not None and self.stats.processed >= max_messages):
                         finished = True
                         break

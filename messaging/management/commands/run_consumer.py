@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
 from contextlib import closing
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from messaging.conf import messaging_settings
 from messaging.delivery import Outcome
 from messaging.kafka.consumer import ModuleConsumer, ProcessedCallback
 from messaging.kafka.dead_letters import DeadLetterQueue
@@ -25,6 +28,11 @@ from messaging.progress import Progress
 
 #: Exit status of a process stopped by ``--crash-after-applied`` (EX_TEMPFAIL: restart it).
 CRASH_DRILL_EXIT_CODE = 75
+#: Exit status when a consumer thread stopped progressing and cannot even be stopped (EX_SOFTWARE).
+WEDGED_EXIT_CODE = 70
+#: Seconds past CONSUMER_STALL_EXIT_SECONDS a consumer's own loop gets to raise ConsumerStalled,
+#: and then to stop, before this process gives up on its thread and exits.
+WEDGED_GRACE_SECONDS = 15.0
 
 
 def crash_after_applied(count: int) -> ProcessedCallback:
@@ -61,7 +69,9 @@ class Command(BaseCommand):
         "handlers handle, as consumer group <prefix>.<module>. Each event runs its handlers with the inbox in one "
         "transaction (duplicates skipped), retried with backoff, parked as a dead letter (table and "
         "<prefix>.<module>.dlq) if it keeps failing; the offset is committed after. Runs until SIGTERM/SIGINT, "
-        "which finishes the event in hand, commits and leaves the group."
+        "which finishes the event in hand, commits and leaves the group. A consumer that makes no progress for "
+        "MESSAGING_CONSUMER_STALL_EXIT_SECONDS (broker or database away, no partitions, a wedged handler) makes the "
+        "command exit non-zero, for its supervisor to restart it."
     )
 
     def add_arguments(self, parser):
@@ -147,12 +157,19 @@ class Command(BaseCommand):
             for thread in threads:
                 thread.start()
             next_progress = time.monotonic() + options["progress_interval"]
+            reported = None
             # join() with a timeout keeps the main thread free to run the signal handler.
             while any(thread.is_alive() for thread in threads):
                 for thread in threads:
                     thread.join(timeout=0.2)
-                if time.monotonic() >= next_progress:
-                    self._progress(progress, consumers)  # an idle module says nothing
+                self._watch(progress, consumers, threads)
+                state = (
+                    sum(consumer.stats.processed for consumer in consumers),
+                    tuple(consumer.status for consumer in consumers),
+                )
+                if time.monotonic() >= next_progress and state != reported:  # unchanged: say nothing
+                    self._progress(progress, consumers)
+                    reported = state
                     next_progress = time.monotonic() + options["progress_interval"]
         self._progress(progress, consumers, final=True)
         if errors:
@@ -160,14 +177,54 @@ class Command(BaseCommand):
             raise CommandError(f"the {module} consumer stopped on {error!r}") from error
         self.stdout.write(self.style.SUCCESS("stopped cleanly"))
 
+    def _watch(self, progress: Progress, consumers: list[ModuleConsumer], threads: list[threading.Thread]) -> None:
+        """Touch the heartbeat file; exit if a consumer thread stopped progressing and did not stop itself."""
+        now = time.monotonic()
+        running = [consumer for consumer, thread in zip(consumers, threads, strict=True) if thread.is_alive()]
+        if not running:
+            return
+        oldest = min(consumer.last_progress for consumer in running)
+        heartbeat = messaging_settings.CONSUMER_HEARTBEAT_FILE
+        if heartbeat and now - getattr(self, "_last_heartbeat", 0.0) >= 1.0:
+            self._last_heartbeat = now
+            # Its mtime is the oldest progress of this process's consumers: a probe compares it to its own limit.
+            with contextlib.suppress(OSError):
+                path = Path(heartbeat)
+                path.touch()
+                at = time.time() - (now - oldest)
+                os.utime(path, (at, at))
+        limit = messaging_settings.CONSUMER_STALL_EXIT_SECONDS
+        if not limit or now - oldest <= limit + WEDGED_GRACE_SECONDS:
+            return
+        # Its loop would have raised ConsumerStalled by now: the thread is stuck inside a call.
+        stuck = [consumer for consumer in running if now - consumer.last_progress > limit + WEDGED_GRACE_SECONDS]
+        if not hasattr(self, "_wedged_since"):
+            self._wedged_since = now
+            for consumer in stuck:
+                self.stderr.write(
+                    f"{consumer.module}: consumer wedged, no progress for {now - consumer.last_progress:.0f}s "
+                    f"({consumer.status}): stopping"
+                )
+            for consumer in consumers:
+                consumer.stop()
+        elif now - self._wedged_since > WEDGED_GRACE_SECONDS:
+            self._progress(progress, consumers, final=True)
+            self.stderr.write(f"consumer thread(s) did not stop: exiting with status {WEDGED_EXIT_CODE}")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(WEDGED_EXIT_CODE)  # a thread stuck in a call cannot be joined
+
     def _progress(self, progress: Progress, consumers: list[ModuleConsumer], *, final: bool = False) -> None:
         for module in dict.fromkeys(consumer.module for consumer in consumers):
-            stats = [consumer.stats for consumer in consumers if consumer.module == module]
+            mine = [consumer for consumer in consumers if consumer.module == module]
+            stats = [consumer.stats for consumer in mine]
+            statuses = ", ".join(sorted({consumer.status for consumer in mine}))
             progress.count(
                 module,
                 sum(s.processed for s in stats),
                 "processed",
                 f"{sum(s.applied for s in stats)} applied, {sum(s.duplicates for s in stats)} duplicates, "
-                f"{sum(s.dead_lettered for s in stats)} dead-lettered, {sum(s.unparseable for s in stats)} unreadable",
+                f"{sum(s.dead_lettered for s in stats)} dead-lettered, {sum(s.unparseable for s in stats)} unreadable; "
+                f"{sum(len(consumer.assigned) for consumer in mine)} partition(s), {statuses}",
                 final=final,
             )
