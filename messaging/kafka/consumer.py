@@ -10,16 +10,10 @@ and the offset commit redelivers the record, and the inbox makes that a no-op.
 A record that is not an envelope at all is parked too (a dead-letter row that names no
 handler, and the DLQ topic) and skipped: one bad record must not stop a module.
 
-Liveness. kafka-python 3.0.x can leave a member in its group with no partitions for good: a
-rejoin its leader starts because a subscribed topic's partitions changed (e.g. the first join
-saw none yet of a topic just created) takes the assignment snapshot when the JoinGroup response
-arrives, so a ``poll()`` whose timer expires while the SyncGroup is in flight sees no rejoin
-needed and never collects the assignment (``join_group_async``/``need_rejoin`` in
-``kafka/coordinator``). So the consumer subscribes only once its metadata knows the partitions
-of every subscribed topic, rebuilds its client when, idle for ``CONSUMER_IDLE_CHECK_SECONDS``,
-it finds partitions of its topics that no member of its group holds, and
-raises :class:`ConsumerStalled` after ``CONSUMER_STALL_EXIT_SECONDS`` without progress (broker
-or database away, no partitions) so that its process exits and is restarted.
+Liveness (see ``messaging.kafka.liveness``): the consumer joins its group only once its
+metadata knows the partitions of every subscribed topic, rebuilds its client when its group
+leaves partitions unread while it idles, and raises ``ConsumerStalled`` after
+``CONSUMER_STALL_EXIT_SECONDS`` without progress, so that its process exits and is restarted.
 ``last_progress``, ``assigned`` and ``status`` show the rest of the process how it is doing.
 """
 
@@ -42,14 +36,21 @@ from messaging.conf import messaging_settings
 from messaging.delivery import Outcome
 from messaging.dispatch import dispatch
 from messaging.envelope import Envelope
-from messaging.kafka.clients import admin_client
 from messaging.kafka.dead_letters import UNPARSEABLE_HANDLER, DeadLetterQueue
+from messaging.kafka.liveness import ConsumerStalled, GroupWatch
 from messaging.kafka.topics import consumer_group, dead_letter_topic, ensure_topics, events_topic
 from messaging.registry import subscribed_producers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UNPARSEABLE_HANDLER", "ConsumerStats", "ModuleConsumer", "ProcessedCallback", "consumer_config"]
+__all__ = [
+    "UNPARSEABLE_HANDLER",
+    "ConsumerStalled",
+    "ConsumerStats",
+    "ModuleConsumer",
+    "ProcessedCallback",
+    "consumer_config",
+]
 
 ProcessedCallback = Callable[[object, Envelope | None, list[Outcome]], None]
 
@@ -63,35 +64,6 @@ class ConsumerStats:
     unparseable: int = 0
     rebuilds: int = 0  # Kafka clients thrown away because the member held nothing nobody else read
     started: float = field(default_factory=time.monotonic)
-
-
-class ConsumerStalled(Exception):
-    """The consumer made no progress for ``CONSUMER_STALL_EXIT_SECONDS``: restart its process."""
-
-
-#: Group states in which partitions are legitimately unowned for a moment.
-_REBALANCING_STATES = frozenset({"PreparingRebalance", "CompletingRebalance"})
-
-
-def unowned_partitions(group: str, topics: list[str], bootstrap_servers: list[str]) -> tuple[str, set[TopicPartition]]:
-    """The group's state and the partitions of ``topics`` that no member of ``group`` is assigned."""
-    admin = admin_client(bootstrap_servers)
-    try:
-        partitions = {
-            TopicPartition(description["name"], partition["partition_index"])
-            for description in admin.describe_topics(topics)
-            if description.get("error_code", 0) == 0
-            for partition in description.get("partitions") or []
-        }
-        description = admin.describe_groups([group]).get(group) or {}
-    finally:
-        admin.close()
-    owned = set()
-    for member in description.get("members") or []:
-        assignment = member.get("member_assignment")
-        for entry in (assignment.get("assigned_partitions") or []) if isinstance(assignment, dict) else []:
-            owned.update(TopicPartition(entry["topic"], partition) for partition in entry["partitions"])
-    return description.get("group_state") or "", partitions - owned
 
 
 def consumer_config(module: str, bootstrap_servers: list[str] | None = None, **overrides) -> dict:
@@ -191,9 +163,9 @@ class ModuleConsumer:
         self.assigned: frozenset[TopicPartition] = frozenset()
         #: What it is doing, in a few words ("consuming", "waiting for partitions of ...", ...).
         self.status = "starting"
-        self._idle_since: float | None = None
-        self._next_group_check = 0.0
-        self._check_interval = self.idle_check_seconds
+        self.group_watch = GroupWatch(
+            consumer_group(module), self.topics, self.bootstrap_servers, interval=self.idle_check_seconds
+        )
 
     def stop(self) -> None:
         """Finish the record in hand, commit, and return from :meth:`run` (safe from a signal handler)."""
@@ -234,7 +206,7 @@ class ModuleConsumer:
                         break
                     continue
                 last_record = time.monotonic()
-                self._idle_since = None
+                self.group_watch.busy()
                 try:
                     done = self._process(batch, max_messages)
                     failures = 0
@@ -332,55 +304,18 @@ class ModuleConsumer:
         self.assigned = frozenset()
 
     def _watch_idle(self) -> None:
-        """After an empty poll: note progress, and now and then check that the group reads every partition.
-
-        kafka-python can leave a member REBALANCING for good (its broker session then expires),
-        still reporting what it held before, so its own view proves nothing: the group's does.
-        """
-        now = time.monotonic()
-        if self._idle_since is None:
-            self._idle_since = now
-            self._next_group_check = now + self.idle_check_seconds
-            self._check_interval = self.idle_check_seconds
-        if not self._coordinator_known():
-            self.status = "Kafka unreachable"
+        """After an empty poll: note progress, or rebuild the client if the group left partitions unread."""
+        verdict = self.group_watch.after_empty_poll(assigned=self.assigned, coordinator_known=self._coordinator_known())
+        if verdict.progressed:
+            self._progressed(verdict.status)
+        elif verdict.status:
+            self.status = verdict.status
+        if not verdict.rebuild:
             return
-        if now < self._next_group_check:
-            if self.assigned:
-                self._progressed("consuming")
-            return
-        group = consumer_group(self.module)
-        try:
-            state, unowned = unowned_partitions(group, self.topics, self.bootstrap_servers)
-        except (KafkaError, OSError) as error:
-            self.status = "Kafka unreachable"
-            self._next_group_check = now + self.idle_check_seconds
-            logger.warning("%s: cannot describe group %s (%r)", self.module, group, error)
-            return
-        if state in _REBALANCING_STATES or not unowned:
-            # Healthy (or a spare member: more members than partitions); look again less often, but a
-            # member kafka-python dropped shows as unowned only once its session expired: stay prompt.
-            self._check_interval = min(self._check_interval * 2, 2 * self.idle_check_seconds)
-            self._next_group_check = now + self._check_interval
-            self._progressed(f"group {state}" if unowned else "consuming" if self.assigned else "idle: spare member")
-            return
-        logger.warning(
-            "%s: idle for %.0fs holding %s while %d partition(s) of %s have no member in group %s (%s): "
-            "rebuilding its Kafka client",
-            self.module,
-            now - self._idle_since,
-            sorted(map(tuple, self.assigned)) or "nothing",
-            len(unowned),
-            ", ".join(sorted({tp.topic for tp in unowned})),
-            group,
-            state or "no state",
-        )
         self.stats.rebuilds += 1
-        self.status = "rebuilding its Kafka client"
         self._commit()
         self.pending.clear()  # a client that left its group cannot commit; the inbox skips the replay
         self._close_client()
-        self._idle_since = None
         self._connect()
 
     def _coordinator_known(self) -> bool:

@@ -1,0 +1,119 @@
+"""How a consumer tells "idle" from "stuck", and what it does about it.
+
+kafka-python 3.0.x can leave a member in its group with no partitions for good: a rejoin its
+leader starts because a subscribed topic's partitions changed (e.g. the first join saw none yet
+of a topic just created) takes the assignment snapshot when the JoinGroup response arrives, so a
+``poll()`` whose timer expires while the SyncGroup is in flight sees no rejoin needed and never
+collects the assignment (``join_group_async``/``need_rejoin`` in ``kafka/coordinator``). The member
+then stays REBALANCING, its broker session expires, and it may still report what it held
+before: its own view proves nothing, the group's does.
+
+So, besides joining only once its metadata knows every subscribed topic's partitions (in the
+consumer), an idle consumer asks the broker now and then (:class:`GroupWatch`) whether some
+partition of its topics has no member; if so it rebuilds its client. A consumer that makes no
+progress at all for ``CONSUMER_STALL_EXIT_SECONDS`` raises :class:`ConsumerStalled`, so that its
+process exits and its supervisor restarts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from kafka import TopicPartition
+from kafka.errors import KafkaError
+
+from messaging.kafka.clients import admin_client
+
+logger = logging.getLogger(__name__)
+
+#: Group states in which partitions are legitimately unowned for a moment.
+REBALANCING_STATES = frozenset({"PreparingRebalance", "CompletingRebalance"})
+
+
+class ConsumerStalled(Exception):
+    """The consumer made no progress for ``CONSUMER_STALL_EXIT_SECONDS``: restart its process."""
+
+
+def unowned_partitions(group: str, topics: list[str], bootstrap_servers: list[str]) -> tuple[str, set[TopicPartition]]:
+    """The group's state and the partitions of ``topics`` that no member of ``group`` is assigned."""
+    admin = admin_client(bootstrap_servers)
+    try:
+        partitions = {
+            TopicPartition(description["name"], partition["partition_index"])
+            for description in admin.describe_topics(topics)
+            if description.get("error_code", 0) == 0
+            for partition in description.get("partitions") or []
+        }
+        description = admin.describe_groups([group]).get(group) or {}
+    finally:
+        admin.close()
+    owned = set()
+    for member in description.get("members") or []:
+        assignment = member.get("member_assignment")
+        for entry in (assignment.get("assigned_partitions") or []) if isinstance(assignment, dict) else []:
+            owned.update(TopicPartition(entry["topic"], partition) for partition in entry["partitions"])
+    return description.get("group_state") or "", partitions - owned
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an empty poll means: ``status`` to show, whether it counts as progress, whether to rebuild."""
+
+    status: str = ""
+    progressed: bool = False
+    rebuild: bool = False
+
+
+class GroupWatch:
+    """After empty polls, every ``interval`` seconds (backing off to twice that), check the group reads everything."""
+
+    def __init__(self, group: str, topics: list[str], bootstrap_servers: list[str], *, interval: float) -> None:
+        self.group = group
+        self.topics = topics
+        self.bootstrap_servers = bootstrap_servers
+        self.interval = interval
+        self._idle_since: float | None = None
+        self._next_check = 0.0
+        self._check_interval = interval
+
+    def busy(self) -> None:
+        """Records arrived: the next empty poll starts a new idle stretch."""
+        self._idle_since = None
+
+    def after_empty_poll(self, *, assigned: frozenset[TopicPartition], coordinator_known: bool) -> Verdict:
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+            self._next_check = now + self.interval
+            self._check_interval = self.interval
+        if not coordinator_known:
+            return Verdict("Kafka unreachable")
+        if now < self._next_check:
+            return Verdict("consuming", progressed=True) if assigned else Verdict()
+        try:
+            state, unowned = unowned_partitions(self.group, self.topics, self.bootstrap_servers)
+        except (KafkaError, OSError) as error:
+            self._next_check = now + self.interval
+            logger.warning("cannot describe group %s (%r)", self.group, error)
+            return Verdict("Kafka unreachable")
+        if state in REBALANCING_STATES or not unowned:
+            # Healthy (or a spare member: more members than partitions); look again less often, but a
+            # member kafka-python dropped shows as unowned only once its session expired: stay prompt.
+            self._check_interval = min(self._check_interval * 2, 2 * self.interval)
+            self._next_check = now + self._check_interval
+            status = f"group {state}" if unowned else "consuming" if assigned else "idle: spare member"
+            return Verdict(status, progressed=True)
+        logger.warning(
+            "idle for %.0fs holding %s while %d partition(s) of %s have no member in group %s (%s): "
+            "rebuilding its Kafka client",
+            now - self._idle_since,
+            sorted(map(tuple, assigned)) or "nothing",
+            len(unowned),
+            ", ".join(sorted({tp.topic for tp in unowned})),
+            self.group,
+            state or "no state",
+        )
+        self._idle_since = None
+        return Verdict("rebuilding its Kafka client", rebuild=True)
