@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -49,3 +50,20 @@ def probe_handler():
 def publish_probe(probe_id: int, note: str = "") -> None:
     with transaction.atomic(using="catalog"):
         publish(ProbeHappened(probe_id=probe_id, note=note))
+
+
+def use_kafka_transport(settings, **messaging) -> list[str]:
+    """Switch the test to the Kafka transport with a topic prefix of its own; the bootstrap servers.
+
+    Fails (not skips) without a broker or PostgreSQL: the real-server stage of make test gives both.
+    """
+    from django.conf import settings as django_settings
+    from django.db import connections
+
+    if not django_settings.KAFKA_BOOTSTRAP_SERVERS:
+        pytest.fail('KAFKA_BOOTSTRAP_SERVERS is not set: eval "$(scripts/dev/kafka.sh env)" first.')
+    if connections["catalog"].vendor != "postgresql" or connections["orders"].vendor != "postgresql":
+        pytest.fail('these tests need PostgreSQL: eval "$(scripts/dev/postgres.sh env)" first.')
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    settings.MESSAGING = {**settings.MESSAGING, "TRANSPORT": "kafka", "TOPIC_PREFIX": prefix, **messaging}
+    return list(django_settings.KAFKA_BOOTSTRAP_SERVERS)

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connections
 
 from messaging.kafka.clients import admin_client
@@ -28,7 +26,7 @@ from messaging.kafka.consumer import ModuleConsumer
 from messaging.kafka.relay import OutboxRelay
 from messaging.kafka.topics import dead_letter_topic, ensure_topics, events_topic
 from messaging.transports import get_transport
-from tests.messaging.probes import publish_probe
+from tests.messaging.probes import publish_probe, use_kafka_transport
 
 pytestmark = [
     pytest.mark.kafka,
@@ -40,18 +38,7 @@ pytestmark = [
 @pytest.fixture
 def kafka(settings):
     """The Kafka transport with a topic prefix of its own and no topics yet; yields the bootstrap servers."""
-    if not django_settings.KAFKA_BOOTSTRAP_SERVERS:
-        pytest.fail('KAFKA_BOOTSTRAP_SERVERS is not set: eval "$(scripts/dev/kafka.sh env)" first.')
-    if connections["catalog"].vendor != "postgresql" or connections["orders"].vendor != "postgresql":
-        pytest.fail('these tests need PostgreSQL: eval "$(scripts/dev/postgres.sh env)" first.')
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    settings.MESSAGING = {
-        **settings.MESSAGING,
-        "TRANSPORT": "kafka",
-        "TOPIC_PREFIX": prefix,
-        "CONSUMER_IDLE_CHECK_SECONDS": 1.0,
-    }
-    yield list(django_settings.KAFKA_BOOTSTRAP_SERVERS)
+    yield use_kafka_transport(settings, CONSUMER_IDLE_CHECK_SECONDS=1.0)
     get_transport().close()
 
 

@@ -12,7 +12,6 @@ import io
 import json
 import threading
 import time
-import uuid
 
 import pytest
 from django.conf import settings as django_settings
@@ -30,7 +29,7 @@ from messaging.kafka.status import consumer_lag
 from messaging.kafka.topics import consumer_group, dead_letter_topic, ensure_topics, events_topic
 from messaging.models import DeadLetter, InboxEntry, OutboxMessage
 from messaging.transports import get_transport
-from tests.messaging.probes import PROBE_HANDLER_NAME, ProbeHappened, publish_probe
+from tests.messaging.probes import PROBE_HANDLER_NAME, ProbeHappened, publish_probe, use_kafka_transport
 from tests.support.kafka import from_the_beginning
 from tests.support.waiting import wait_until
 
@@ -46,13 +45,7 @@ CATALOG_TOPIC_PARTITIONS = 3
 @pytest.fixture
 def kafka(settings):
     """The Kafka transport with a topic prefix of its own; yields the bootstrap servers."""
-    if not django_settings.KAFKA_BOOTSTRAP_SERVERS:
-        pytest.fail('KAFKA_BOOTSTRAP_SERVERS is not set: eval "$(scripts/dev/kafka.sh env)" first.')
-    if connections["catalog"].vendor != "postgresql" or connections["orders"].vendor != "postgresql":
-        pytest.fail('these tests need PostgreSQL: eval "$(scripts/dev/postgres.sh env)" first.')
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    settings.MESSAGING = {**settings.MESSAGING, "TRANSPORT": "kafka", "TOPIC_PREFIX": prefix}
-    servers = list(django_settings.KAFKA_BOOTSTRAP_SERVERS)
+    servers = use_kafka_transport(settings)
     ensure_topics(
         [events_topic("catalog"), dead_letter_topic("orders")],
         partitions=CATALOG_TOPIC_PARTITIONS,
