@@ -2,43 +2,34 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 from config.keys import generate_key_pair
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import REPO, clean_env
 
 
 def check_deploy(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     private_pem, public_pem = generate_key_pair()
     (tmp_path / "jwt-private.pem").write_text(private_pem)
     (tmp_path / "jwt-public.pem").write_text(public_pem)
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.endswith("DATABASE_URL") and key not in ("SERVICE", "DEBUG", "SECURE_HTTPS")
-    }
-    environment.update(
-        {
-            "QUIRE_VAR_DIR": str(tmp_path),
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            # What docs/operations.md lists for production.
-            "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "shop.example",
-            "CSRF_TRUSTED_ORIGINS": "https://shop.example",
-            "JWT_PRIVATE_KEY_FILE": str(tmp_path / "jwt-private.pem"),
-            "JWT_PUBLIC_KEY_FILE": str(tmp_path / "jwt-public.pem"),
-            **env,
-        }
+    environment = clean_env(
+        QUIRE_VAR_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        # What docs/operations.md lists for production.
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="shop.example",
+        CSRF_TRUSTED_ORIGINS="https://shop.example",
+        JWT_PRIVATE_KEY_FILE=str(tmp_path / "jwt-private.pem"),
+        JWT_PUBLIC_KEY_FILE=str(tmp_path / "jwt-public.pem"),
+        **env,
     )
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
+        cwd=REPO,
         env=environment,
         capture_output=True,
         text=True,
