@@ -25,8 +25,14 @@ echo "== unit and integration tests (one process, SQLite)"
 # The embedded default, whatever database URLs the caller's environment holds.
 (
     unset "${DATABASE_VARIABLES[@]}"
-    run_pytest -n 2 -m "not postgres and not kafka and not e2e"
+    run_pytest -n 2 -m "not postgres and not kafka and not e2e and not deploy and not image"
 )
+
+# docker/ and deploy/ as the tools that deploy them read them: both compose files through compose-go
+# (the Compose Spec loader), deploy/ rendered by kustomize and decoded strictly into the Kubernetes
+# API types (deploy/validate, Go; its module and build caches under ${QUIRE_STATE_DIR:-~/.cache/quire}/go).
+echo "== deployment files (compose-go; kustomize and the Kubernetes API types)"
+run_pytest -s -m "deploy and not image" tests/deploy
 
 # --- real servers ----------------------------------------------------------------------------
 # Started once for the run (idempotent: a server already running, or given by the caller through
