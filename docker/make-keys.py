@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config.keys import generate_key_pair  # noqa: E402  (needs the project root on the path)
+from config.keys import generate_key_pair
 
 # The image's `quire` user (docker/Dockerfile) is the only reader the keys need.
 QUIRE_UID = QUIRE_GID = 10001

@@ -64,3 +64,13 @@ run_pytest -m "(postgres or kafka) and not e2e"
 # nginx gateway (scripts/services.sh on free ports, fresh databases, its own topic prefix).
 echo "== end-to-end (one process; services on PostgreSQL + Kafka behind nginx)"
 run_pytest -m e2e tests/e2e
+
+# ---------------------------------------------------------------------------------------------
+# Container stage (tests/deploy/test_image.py): docker/Dockerfile built with podman (chroot isolation;
+# its python:3.11-slim base made once from Debian's packages, scripts/image.sh), then both compose
+# topologies started from the image with the environment compose gives each container: the key step,
+# migrations, demo data, the one-process shop, and the four services behind the gateway through a
+# checkout confirmed over Kafka. The local PostgreSQL, Kafka and nginx stand in for compose's registry
+# images. Base image, wheels and image store are cached in ${QUIRE_STATE_DIR:-~/.cache/quire}/image.
+echo "== container stage (the image built and run: podman/buildah, chroot isolation)"
+run_pytest -s -m image tests/deploy
