@@ -119,13 +119,19 @@ cmd_build() {
     cmd_base
     local started=$SECONDS wheels="$STATE/wheels" complete=0 cert=/etc/ssl/certs/ca-certificates.crt
     mkdir -p "$wheels"
-    # The wheelhouse: pip's downloads, kept across builds (the Dockerfile disables pip's own cache).
-    # This machine's Python is the image's (3.11 on Debian bookworm), so its wheels fit.
-    if "$ROOT/${VENV:-.venv}/bin/python" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+    # The wheelhouse: pip's downloads, kept across builds (the Dockerfile disables pip's own cache),
+    # fetched again only when requirements/base.txt changes. This machine's Python is the image's
+    # (3.11 on Debian bookworm), so its wheels fit.
+    local stamp
+    stamp=$(sha256sum requirements/base.txt | cut -d' ' -f1)
+    if [[ "$(cat "$wheels/.complete" 2>/dev/null)" == "$stamp" ]]; then
+        complete=1
+    elif "$ROOT/${VENV:-.venv}/bin/python" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
         --python-version 3.11 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 --platform linux_x86_64 \
         --implementation cp --platform any -d "$wheels" -r requirements/base.txt >"$STATE/wheels.log" 2>&1; then
         complete=1
+        echo "$stamp" >"$wheels/.complete"
     else
         log "the wheelhouse is incomplete (log: $STATE/wheels.log): pip in the build uses the index too"
     fi
