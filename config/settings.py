@@ -72,6 +72,9 @@ MIDDLEWARE = [
     # First and last: request counts and latency by view, method and status (django-prometheus).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Each process serves its own STATIC_ROOT (collected into the image), so a service reached
+    # without the gateway still has a styled admin and Swagger UI.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

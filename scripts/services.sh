@@ -25,6 +25,16 @@
 #   STATIC_ROOT              collectstatic target that nginx serves at /static/ (default staticfiles)
 #   QUIRE_SEED_DEMO          =0 skips demo data (default 1: seed when the shop is empty, if supported)
 #   QUIRE_START_TIMEOUT      seconds each step may take to become ready (default 90)
+#
+# From the image (the test suite's container stage): with QUIRE_IMAGE_CONTAINER=<a buildah working
+# container of the Quire image> (scripts/image.sh from NAME), every Quire process (ensure_topics,
+# migrate, seed_demo, run_service, manage) runs from the image through `scripts/image.sh run`
+# (buildah run --isolation=chroot --net=host) instead of this checkout's venv, and static files are
+# copied out of the image as compose's `static` step does. Each process gets the variables of
+# $QUIRE_CONTAINER_ENV_DIR/<module>.env (topics.env for ensure_topics; NAME=value lines, e.g. a
+# compose file's environment for that container) plus the ones this script sets (SERVICE, database,
+# Kafka). The host's network stands in for the container's own, so services bind 127.0.0.1.
+#   QUIRE_CONTAINER_VOLUMES  space-separated HOST:CONTAINER[:ro] mounts for those processes (e.g. the keys)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly ROOT=$PWD
@@ -34,6 +44,7 @@ readonly STATE="${QUIRE_SERVICES_DIR:-$ROOT/var/services}"
 readonly GATEWAY_PORT="${PORT:-8000}"
 readonly WORKERS="${QUIRE_SERVICE_WORKERS:-1}"
 readonly TIMEOUT="${QUIRE_START_TIMEOUT:-90}"
+readonly CONTAINER="${QUIRE_IMAGE_CONTAINER:-}"
 export STATIC_ROOT="${STATIC_ROOT:-$ROOT/staticfiles}"
 export KAFKA_TOPIC_PREFIX="${KAFKA_TOPIC_PREFIX:-quire}"
 
@@ -96,13 +107,43 @@ wait_http() {  # url, what, pid file whose process must stay alive, log to show 
     done
 }
 
+# `buildah run` arguments for a Quire process from the image, into CONTAINER_ARGS: the variables of
+# <name>.env, then this script's own, the mounts, then the working container.
+container_args() {
+    local name=$1 file="${QUIRE_CONTAINER_ENV_DIR:-}/$1.env" line variable volume
+    CONTAINER_ARGS=(--volume "$STATE:$STATE")
+    if [[ -n ${QUIRE_CONTAINER_ENV_DIR:-} && -f $file ]]; then
+        while IFS= read -r line; do [[ -n $line ]] && CONTAINER_ARGS+=(--env "$line"); done <"$file"
+    fi
+    for variable in SERVICE EVENT_TRANSPORT DATABASE_URL "$(upper "$name")_DATABASE_URL" KAFKA_BOOTSTRAP_SERVERS \
+        KAFKA_TOPIC_PREFIX DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_PASSWORD DJANGO_SUPERUSER_EMAIL; do
+        if [[ -n ${!variable:-} ]]; then CONTAINER_ARGS+=(--env "$variable=${!variable}"); fi
+    done
+    for volume in ${QUIRE_CONTAINER_VOLUMES:-}; do CONTAINER_ARGS+=(--volume "$volume"); done
+    CONTAINER_ARGS+=("$CONTAINER" --)
+}
+
+# manage.py ARGS as the process <name> (a module, or topics): from the venv, or from the image.
+manage_as() {
+    local name=$1
+    shift
+    if [[ -n $CONTAINER ]]; then
+        container_args "$name"
+        "$ROOT/scripts/image.sh" run "${CONTAINER_ARGS[@]}" python manage.py "$@"
+    else
+        "$PY" "$ROOT/manage.py" "$@"
+    fi
+}
+
 # Run manage.py as one service: its module's database is also its `default` (contrib apps).
 as_service() {
     local module=$1 url_var
     shift
     url_var="$(upper "$module")_DATABASE_URL"
-    env SERVICE="$module" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}" "$url_var=${!url_var}" \
-        "$PY" "$ROOT/manage.py" "$@"
+    (
+        export SERVICE="$module" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}" "${url_var?}"
+        manage_as "$module" "$@"
+    )
 }
 
 nginx_bin() { command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; }; }
@@ -128,11 +169,21 @@ start_infra() {
 
 prepare() {
     log "creating Kafka topics (prefix $KAFKA_TOPIC_PREFIX)"
-    env SERVICE=all EVENT_TRANSPORT=kafka "$PY" manage.py ensure_topics >&2
-    # The first settings load creates the development JWT key pair (DEBUG); doing it once, before
-    # the services start together, gives all four the same pair.
-    log "collecting static files into $STATIC_ROOT"
-    "$PY" manage.py collectstatic --noinput --verbosity 0
+    (export SERVICE=all EVENT_TRANSPORT=kafka && manage_as topics ensure_topics >&2)
+    if [[ -n $CONTAINER ]]; then
+        # compose's `static` step: the image's collected files, copied out for the gateway.
+        log "copying the image's static files into $STATIC_ROOT (from $CONTAINER)"
+        mkdir -p "$STATIC_ROOT"
+        "$ROOT/scripts/image.sh" run --user 0:0 --volume "$STATIC_ROOT:/static" "$CONTAINER" -- \
+            sh -c 'cp -R /app/staticfiles/. /static/' >&2
+        log "running every Quire process from the image (buildah run --net=host: the host's network" \
+            "stands in for each container's own, so services bind 127.0.0.1 instead of 0.0.0.0)"
+    else
+        # The first settings load creates the development JWT key pair (DEBUG); doing it once, before
+        # the services start together, gives all four the same pair.
+        log "collecting static files into $STATIC_ROOT"
+        "$PY" manage.py collectstatic --noinput --verbosity 0
+    fi
     log "migrating the four service databases"
     local module pids=() failed=0
     for module in "${MODULES[@]}"; do
@@ -160,9 +211,21 @@ start_service() {
     fi
     # setsid: the service has its own session, so a Ctrl-C in this terminal does not reach it;
     # `stop` sends SIGTERM to run_service, which stops its gunicorn, relay and consumer.
-    setsid bash -c 'exec "$@"' _ env SERVICE="$module" \
-        "$PY" "$ROOT/manage.py" run_service --port "$port" --workers "$WORKERS" \
-        >>"$logfile" 2>&1 </dev/null &
+    if [[ -n $CONTAINER ]]; then
+        # buildah run kills its child on SIGTERM: run_service writes its own pid (chroot isolation
+        # shares the host's pid namespace) to <module>.pid.inner, and `stop` signals that one.
+        rm -f "$pidfile.inner"
+        chmod a+rwx "$STATE"
+        container_args "$module"
+        setsid bash -c 'exec "$@"' _ "$ROOT/scripts/image.sh" run "${CONTAINER_ARGS[@]}" \
+            sh -c 'echo $$ >"$0" && exec "$@"' "$pidfile.inner" \
+            python manage.py run_service --port "$port" --workers "$WORKERS" \
+            >>"$logfile" 2>&1 </dev/null &
+    else
+        setsid bash -c 'exec "$@"' _ env SERVICE="$module" \
+            "$PY" "$ROOT/manage.py" run_service --port "$port" --workers "$WORKERS" \
+            >>"$logfile" 2>&1 </dev/null &
+    fi
     echo $! >"$pidfile"
 }
 
@@ -288,7 +351,12 @@ stop_pid() {  # pid file, name, seconds
     local pidfile=$1 name=$2 grace=$3 pid deadline
     pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
     pid=$(<"$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
+    # From the image, the process to ask is run_service inside (see start_service), not buildah.
+    if [[ -f "$pidfile.inner" ]]; then
+        kill -TERM "$(<"$pidfile.inner")" 2>/dev/null || true
+    else
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
     deadline=$((SECONDS + grace))
     while kill -0 "$pid" 2>/dev/null; do
         if ((SECONDS >= deadline)); then
@@ -298,7 +366,7 @@ stop_pid() {  # pid file, name, seconds
         fi
         sleep 0.2
     done
-    rm -f "$pidfile"
+    rm -f "$pidfile" "$pidfile.inner"
     log "stopped $name"
 }
 

@@ -25,8 +25,14 @@ echo "== unit and integration tests (one process, SQLite)"
 # The embedded default, whatever database URLs the caller's environment holds.
 (
     unset "${DATABASE_VARIABLES[@]}"
-    run_pytest -n 2 -m "not postgres and not kafka and not e2e"
+    run_pytest -n 2 -m "not postgres and not kafka and not e2e and not deploy and not image"
 )
+
+# docker/ and deploy/ as the tools that deploy them read them: both compose files through compose-go
+# (the Compose Spec loader), deploy/ rendered by kustomize and decoded strictly into the Kubernetes
+# API types (deploy/validate, Go; its module and build caches under ${QUIRE_STATE_DIR:-~/.cache/quire}/go).
+echo "== deployment files (compose-go; kustomize and the Kubernetes API types)"
+run_pytest -s -m "deploy and not image" tests/deploy
 
 # --- real servers ----------------------------------------------------------------------------
 # Started once for the run (idempotent: a server already running, or given by the caller through
@@ -58,3 +64,13 @@ run_pytest -m "(postgres or kafka) and not e2e"
 # nginx gateway (scripts/services.sh on free ports, fresh databases, its own topic prefix).
 echo "== end-to-end (one process; services on PostgreSQL + Kafka behind nginx)"
 run_pytest -m e2e tests/e2e
+
+# ---------------------------------------------------------------------------------------------
+# Container stage (tests/deploy/test_image.py): docker/Dockerfile built with podman (chroot isolation;
+# its python:3.11-slim base made once from Debian's packages, scripts/image.sh), then both compose
+# topologies started from the image with the environment compose gives each container: the key step,
+# migrations, demo data, the one-process shop, and the four services behind the gateway through a
+# checkout confirmed over Kafka. The local PostgreSQL, Kafka and nginx stand in for compose's registry
+# images. Base image, wheels and image store are cached in ${QUIRE_STATE_DIR:-~/.cache/quire}/image.
+echo "== container stage (the image built and run: podman/buildah, chroot isolation)"
+run_pytest -s -m image tests/deploy

@@ -148,8 +148,14 @@ def one_process_shop() -> Iterator[Shop]:
 
 
 @contextlib.contextmanager
-def services_shop() -> Iterator[Shop]:
-    """``scripts/services.sh`` on free ports, fresh databases and its own Kafka topic prefix."""
+def services_shop(
+    extra_env: Callable[[Path, dict[str, str]], dict[str, str]] | None = None,
+) -> Iterator[Shop]:
+    """``scripts/services.sh`` on free ports, fresh databases and its own Kafka topic prefix.
+
+    ``extra_env(workdir, env)`` may add to (or override) services.sh's environment, e.g. to run every
+    process from the image (tests/deploy/test_image.py).
+    """
     server, bootstrap = postgres.server_url(), kafka.bootstrap()
     run_id = uuid.uuid4().hex[:10]
     prefix = f"quire-e2e-{run_id}"
@@ -168,6 +174,8 @@ def services_shop() -> Iterator[Shop]:
             **{f"QUIRE_{m.upper()}_PORT": str(port) for m, port in ports.items()},
             **{f"{m.upper()}_DATABASE_URL": url for m, url in urls.items()},
         )
+        if extra_env:
+            env.update(extra_env(workdir, env))
 
         def manage(module: str, *args: str, env: dict[str, str] | None = None, ok_if=None):
             return run(
