@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from config.topology import MODULES
-from messaging.kafka_admin import DEFAULT_PARTITIONS
+from messaging.kafka.topics import DEFAULT_PARTITIONS
 from messaging.registry import subscriptions
 from tests.deploy.conftest import env_example_names, management_commands, run_validator
 from tests.support.processes import REPO
