@@ -56,7 +56,7 @@ eval "$(scripts/dev/postgres.sh env)"
 eval "$(scripts/dev/kafka.sh env)"
 
 echo "== integration tests on PostgreSQL and Kafka"
-run_pytest -m "(postgres or kafka) and not e2e"
+run_pytest -m "(postgres or kafka) and not e2e and not image"
 
 # ---------------------------------------------------------------------------------------------
 # End-to-end stage (tests/e2e): the same HTTP flows against (a) one `run_service` process on
