@@ -34,12 +34,20 @@ die() { log "error: $*"; exit 1; }
 # ours never mix and deleting the state dir resets everything.
 mkdir -p "$STATE"
 export CONTAINERS_STORAGE_CONF="$STATE/storage.conf"
-cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+# Several of these scripts run at once (services.sh migrates and starts the services in parallel):
+# the file is replaced by a rename, never truncated in place, so no reader sees it half written.
+storage_conf_tmp=$(mktemp "$STATE/storage.conf.XXXXXX")
+cat >"$storage_conf_tmp" <<EOF
 [storage]
 driver = "${QUIRE_IMAGE_STORAGE_DRIVER:-overlay}"
 graphroot = "$STATE/storage"
 runroot = "$STATE/run"
 EOF
+if cmp -s "$storage_conf_tmp" "$CONTAINERS_STORAGE_CONF"; then
+    rm -f "$storage_conf_tmp"
+else
+    mv -f "$storage_conf_tmp" "$CONTAINERS_STORAGE_CONF"
+fi
 
 install_tools() {
     local missing=()
