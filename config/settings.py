@@ -231,6 +231,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API is JSON: the form parsers serve the browsable API's HTML forms and stay undocumented.
+    "PARSER_WHITELIST": ["web.parsers.JSONParser"],
 }
 
 # Logs: one JSON object per line in production, a readable line in development (config/logs.py).
