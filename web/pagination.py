@@ -7,6 +7,20 @@ from rest_framework import pagination, serializers
 from web.limits import BIGINT_MAX
 
 
+def page_size_of(request, name: str, *, default: int, maximum: int) -> int:
+    """A page size from the query: absent means ``default``, above ``maximum`` is capped, below 1 is a 400."""
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise serializers.ValidationError({name: [f"Must be a whole number from 1 (at most {maximum} are sent)."]})
+    return min(size, maximum)
+
+
 class LimitOffsetPagination(pagination.LimitOffsetPagination):
     """``?limit=`` (capped at ``max_limit``, as the catalog caps ``page_size``) and ``?offset=``.
 
@@ -19,16 +33,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
     def get_limit(self, request) -> int:
         # DRF reads a bad limit (-1, "x") as the default; here it is a 400, and a large one is capped.
-        raw = request.query_params.get(self.limit_query_param)
-        if raw in (None, ""):
-            return self.default_limit
-        try:
-            limit = int(raw)
-        except ValueError:
-            limit = 0
-        if limit < 1:
-            raise serializers.ValidationError({self.limit_query_param: ["Must be a whole number from 1."]})
-        return min(limit, self.max_limit)
+        return page_size_of(request, self.limit_query_param, default=self.default_limit, maximum=self.max_limit)
 
     def get_offset(self, request) -> int:
         # DRF reads a bad offset (-1, "x") as 0; here it is a 400 that names it, as other parameters are.

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from web.limits import BIGINT_MAX, BIGINT_MIN, INT_MAX, INT_MIN
+from web.pagination import page_size_of
 
 #: A cursor this app writes is a few hundred characters (a 500-character title, escaped, at most
 #: a few KiB); anything longer is refused before it is decoded, so no cursor can keep the base64
@@ -113,18 +114,9 @@ class KeysetPagination(BasePagination):
     page_size_query_param = "page_size"
 
     def get_page_size(self, request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw in (None, ""):
-            return self.default_page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
-        if size < 1:
-            raise serializers.ValidationError(
-                {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
-            )
-        return min(size, self.max_page_size)
+        return page_size_of(
+            request, self.page_size_query_param, default=self.default_page_size, maximum=self.max_page_size
+        )
 
     def _decode(self, raw: str, sort: SortKey, model: type[models.Model]) -> tuple[object, int, bool]:
         invalid = serializers.ValidationError(
