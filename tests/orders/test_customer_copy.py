@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.contracts import CustomerRegistered, CustomerUpdated
+from accounts.models import Customer as AccountsCustomer
 from messaging.delivery import Outcome
 from orders.models import Customer
 from tests.orders.factories import deliver, place_order, product
@@ -78,3 +81,18 @@ def test_the_orders_admin_shows_the_customer_registered_through_accounts_by_name
     assert "Grace Hopper" in page and email in page
     assert carts.status_code == 200
     assert client.get("/admin/orders/customer/", {"q": "grace"}).context["cl"].result_count == 1
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "accounts", "catalog", "orders", "recommendations"])
+def test_customers_registered_before_orders_consumed_accounts_events_are_copied_by_a_republish():
+    # As if registered before orders consumed accounts' events: rows with no event at all.
+    earlier = [
+        AccountsCustomer.objects.create(email=f"early-{n}-{uuid.uuid4().hex[:6]}@example.com", name=f"Early {n}")
+        for n in range(3)
+    ]
+    assert not Customer.objects.filter(customer_id__in=[c.id for c in earlier]).exists()
+
+    call_command("accounts_republish_customers", "--batch-size", "2", stdout=io.StringIO(), stderr=io.StringIO())
+
+    copies = {c.customer_id: c.name for c in Customer.objects.filter(customer_id__in=[c.id for c in earlier])}
+    assert copies == {c.id: c.name for c in earlier}
