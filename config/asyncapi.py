@@ -1,7 +1,7 @@
 """The AsyncAPI 3.0 document of Quire's events, generated from the modules' contracts and handlers.
 
 One channel per module's events topic (``quire.<module>.events``); one message per event type and
-version, whose payload is the envelope the relay sends (config: messaging/envelope.py) with the
+version, whose payload is the envelope the relay sends (messaging.Envelope) with the
 contract's JSON Schema as ``payload``; the record key is the aggregate field; one ``send``
 operation per producer and one ``receive`` operation per consuming module and topic.
 docs/asyncapi.yaml is its output, kept current by tests/config/test_asyncapi.py.
@@ -9,12 +9,14 @@ docs/asyncapi.yaml is its output, kept current by tests/config/test_asyncapi.py.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import yaml
 
 from config import topology
 from config.contracts import consumers_of, contracts, subscriptions
+from messaging import Envelope
 from messaging.events import Event
 
 TOPIC_PREFIX = "quire"  # the default KAFKA_TOPIC_PREFIX; an installation's prefix replaces it
@@ -33,10 +35,9 @@ def _payload_schema(event_class: type[Event], schemas: dict[str, Any]) -> dict[s
     """The contract's schema as sent (pydantic's serialization form), shared models in components."""
     schema = event_class.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
     for name, definition in schema.pop("$defs", {}).items():
-        qualified = name
         if name in schemas and schemas[name] != definition:
             raise ValueError(f"two contracts define different schemas named {name}: give one another name")
-        schemas[qualified] = definition
+        schemas[name] = definition
     return schema
 
 
@@ -44,16 +45,7 @@ def _envelope(event_class: type[Event], payload_ref: str) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "event_id",
-            "event_type",
-            "event_version",
-            "aggregate_id",
-            "producer",
-            "correlation_id",
-            "occurred_at",
-            "payload",
-        ],
+        "required": [envelope_field.name for envelope_field in fields(Envelope)],
         "properties": {
             "event_id": {"type": "string", "format": "uuid", "description": "Unique; consumers skip a repeat."},
             "event_type": {"const": event_class.event_type},
@@ -67,6 +59,18 @@ def _envelope(event_class: type[Event], payload_ref: str) -> dict[str, Any]:
             "occurred_at": {"type": "string", "format": "date-time"},
             "payload": {"$ref": payload_ref},
         },
+    }
+
+
+def _operation(action: str, title: str, summary: str, cid: str, classes: list, **extra: Any) -> dict[str, Any]:
+    """An operation on channel ``cid``; in AsyncAPI 3.0 its messages are references into that channel's."""
+    return {
+        "action": action,
+        "title": title,
+        "summary": summary,
+        "channel": {"$ref": f"#/channels/{cid}"},
+        "messages": [{"$ref": f"#/channels/{cid}/messages/{message_id(cls)}"} for cls in classes],
+        **extra,
     }
 
 
@@ -124,15 +128,13 @@ def asyncapi_document() -> dict[str, Any]:
             "title": f"{module} events",
             "description": f"Every event {module} publishes, keyed by aggregate id.",
             "messages": {message_id(cls): {"$ref": f"#/components/messages/{message_id(cls)}"} for cls in published},
-            "bindings": {"kafka": {"topic": f"{TOPIC_PREFIX}.{module}.events", "bindingVersion": "0.5.0"}},
+            "bindings": {
+                "kafka": {"topic": f"{TOPIC_PREFIX}.{module}.events", "bindingVersion": KAFKA_BINDING_VERSION}
+            },
         }
-        operations[f"{module}_publishes"] = {
-            "action": "send",
-            "title": f"{module} publishes",
-            "summary": f"The {module} relay sends its outbox, in commit order.",
-            "channel": {"$ref": f"#/channels/{cid}"},
-            "messages": [{"$ref": f"#/channels/{cid}/messages/{message_id(cls)}"} for cls in published],
-        }
+        operations[f"{module}_publishes"] = _operation(
+            "send", f"{module} publishes", f"The {module} relay sends its outbox, in commit order.", cid, published
+        )
         for consumer in topology.MODULES:
             read = [cls for cls in published if consumer in consumers_of(cls, subs)]
             if not read:
@@ -143,14 +145,19 @@ def asyncapi_document() -> dict[str, Any]:
                 if s.module == consumer
                 and (s.event_type, s.event_version) in {(c.event_type, c.event_version) for c in read}
             )
-            operations[f"{consumer}_consumes_{module}"] = {
-                "action": "receive",
-                "title": f"{consumer} consumes {module} events",
-                "summary": f"Consumer group {TOPIC_PREFIX}.{consumer}; handlers: {', '.join(handlers)}.",
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "messages": [{"$ref": f"#/channels/{cid}/messages/{message_id(cls)}"} for cls in read],
-                "bindings": {"kafka": {"groupId": {"const": f"{TOPIC_PREFIX}.{consumer}"}, "bindingVersion": "0.5.0"}},
-            }
+            operations[f"{consumer}_consumes_{module}"] = _operation(
+                "receive",
+                f"{consumer} consumes {module} events",
+                f"Consumer group {TOPIC_PREFIX}.{consumer}; handlers: {', '.join(handlers)}.",
+                cid,
+                read,
+                bindings={
+                    "kafka": {
+                        "groupId": {"const": f"{TOPIC_PREFIX}.{consumer}"},
+                        "bindingVersion": KAFKA_BINDING_VERSION,
+                    }
+                },
+            )
     return {
         "asyncapi": "3.0.0",
         "info": {
