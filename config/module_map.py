@@ -55,9 +55,13 @@ def module_map_markdown() -> str:
         "![Quire's modules, the process each runs in, their databases, API prefixes and the events between them]"
         "(modules.svg)",
         "",
-        'Another grouping: `python manage.py describe_modules --format svg --grouping "accounts+catalog+orders',
-        'recommendations" > map.svg`. Every running process draws its own at `/api/map/` (JSON) and',
-        "`/api/map/svg/`.",
+        "Another grouping, drawn before a module moves:",
+        "",
+        "```sh",
+        'python manage.py describe_modules --format svg --grouping "accounts+catalog+orders recommendations" > map.svg',
+        "```",
+        "",
+        "Every running process draws its own at `/api/map/` (JSON) and `/api/map/svg/`.",
         "",
     ]
     for module in topology.MODULES:
