@@ -14,7 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from config import topology
-from config.module_map import ELSEWHERE, service_map, service_map_svg
+from config.module_map import service_map, service_map_svg
 from messaging.conf import messaging_settings
 from web.problems import problem_response
 
@@ -35,9 +35,9 @@ def live_map() -> dict:
     """
     served = tuple(settings.SERVED_MODULES)
     others = tuple(m for m in topology.MODULES if m not in served)
-    processes = [served] + ([(ELSEWHERE, *others)] if others else [])
     return service_map(
-        processes,
+        [served],
+        elsewhere=others,
         transport=settings.EVENT_TRANSPORT,
         topic_prefix=messaging_settings.TOPIC_PREFIX,
         databases={module: _database(module) for module in served},

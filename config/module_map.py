@@ -121,6 +121,7 @@ def parse_grouping(grouping: str) -> list[tuple[str, ...]]:
 def service_map(
     processes: list[tuple[str, ...]],
     *,
+    elsewhere: tuple[str, ...] = (),
     transport: str = "kafka",
     topic_prefix: str = TOPIC_PREFIX_DEFAULT,
     databases: dict[str, dict[str, str]] | None = None,
@@ -128,23 +129,19 @@ def service_map(
 ) -> dict:
     """The map as data: processes, each module's database and API prefix, topics, and the events on each arrow.
 
-    ``processes`` may end with a group named ELSEWHERE (a process that knows only its own modules);
-    ``databases`` (module -> description) replaces the plain alias names when a live process draws it.
+    ``elsewhere``: modules that run in processes this one does not know (a live process knows only
+    its own SERVICE); they are drawn in one box, without their databases. ``databases`` (module ->
+    description) replaces the plain alias names when a live process draws its own.
     """
     subs = contracts.subscriptions()
     events = contracts.contracts()
-    process_names = []
-    for modules in processes:
-        process_names.append(ELSEWHERE if modules and modules[0] == ELSEWHERE else "+".join(modules))
     modules_out = {}
-    for name, modules in zip(process_names, processes, strict=True):
-        if name == ELSEWHERE:
-            continue  # another process's modules: their databases are not this process's to describe
+    for modules in processes:
         for module in modules:
             published = [c for c in events if c.producer() == module]
             consumed = sorted({s.event_type.partition(".")[0] for s in subs if s.module == module})
             modules_out[module] = {
-                "process": name,
+                "process": "+".join(modules),
                 "database": (databases or {}).get(module, {"alias": topology.alias_for_module(module)}),
                 "api": f"/api/{module}/",
                 "publishes_to": f"{topic_prefix}.{module}.events" if published else None,
@@ -174,21 +171,22 @@ def service_map(
         for producer in topology.MODULES
         if any(c.producer() == producer for c in events)
     }
+    listed = [
+        {
+            "name": "+".join(modules),
+            "service": topology.ALL if len(modules) == len(topology.MODULES) else ",".join(modules),
+            "modules": list(modules),
+            "this": this_process is not None and tuple(modules) == tuple(this_process),
+        }
+        for modules in processes
+    ]
+    if elsewhere:
+        listed.append({"name": ELSEWHERE, "service": None, "modules": list(elsewhere), "this": False})
     return {
-        "grouping": " ".join(process_names),
+        "grouping": " ".join(p["name"] for p in listed),
         "transport": transport,
         "topics": topics,
-        "processes": [
-            {
-                "name": name,
-                "service": None
-                if name == ELSEWHERE
-                else ("all" if len(mods) == len(topology.MODULES) else ",".join(mods)),
-                "modules": [m for m in mods if m != ELSEWHERE] if name != ELSEWHERE else list(mods[1:]),
-                "this": this_process is not None and tuple(mods) == tuple(this_process),
-            }
-            for name, mods in zip(process_names, processes, strict=True)
-        ],
+        "processes": listed,
         "modules": {m: modules_out[m] for m in topology.MODULES if m in modules_out},
         "flows": flows,
     }
