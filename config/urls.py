@@ -30,7 +30,11 @@ def module_urlpatterns(module: str) -> list:
 def module_docs(module: str) -> list:
     schema = SpectacularAPIView.as_view(
         urlconf=SimpleNamespace(urlpatterns=module_urlpatterns(module)),
-        custom_settings={"TITLE": f"Quire {module} API"},
+        custom_settings={
+            "TITLE": f"Quire {module} API",
+            "DESCRIPTION": f"The {module} module of the Quire bookshop, under `/api/{module}/`. "
+            "Every error is an RFC 9457 problem details body (`application/problem+json`).",
+        },
     )
     return [
         path(f"api/{module}/schema/", schema, name=f"{module}-schema"),

@@ -161,6 +161,12 @@ def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) ->
         item = cart.items.filter(book_id=book_id).first()
         created = item is None
         if created:
+            if cart.items.count() >= MAX_ORDER_LINES:
+                # A cart the checkout would refuse is no use to anyone: stop it at the checkout's limit.
+                raise ValidationError(
+                    {"book_id": f"A cart holds at most {MAX_ORDER_LINES} books, as many as an order takes."},
+                    code="too_many",
+                )
             item = CartItem.objects.create(cart=cart, book_id=book_id, quantity=quantity)
         else:
             if item.quantity + quantity > MAX_LINE_QUANTITY:

@@ -245,6 +245,7 @@ render_gateway() {
         QUIRE_ORDERS_UPSTREAM="127.0.0.1:$(port_of orders)" \
         QUIRE_RECOMMENDATIONS_UPSTREAM="127.0.0.1:$(port_of recommendations)" \
         QUIRE_STATIC_ROOT="${STATIC_ROOT%/}" \
+        QUIRE_REQUEST_BODY_MAX_BYTES="${REQUEST_BODY_MAX_BYTES:-1048576}" \
         QUIRE_ACCESS_LOG="$conf_dir/logs/access.log" \
         "$PY" - deploy/nginx/quire.conf.template "$conf_dir/quire.conf" <<'PYTHON'
 import os, re, sys

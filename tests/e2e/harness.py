@@ -126,10 +126,13 @@ def one_process_env(workdir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def one_process_shop() -> Iterator[Shop]:
-    """``run_service`` with SERVICE=all on SQLite in a temporary directory, events in-process."""
+def one_process_shop(extra_env: dict[str, str] | None = None) -> Iterator[Shop]:
+    """``run_service`` with SERVICE=all on SQLite in a temporary directory, events in-process.
+
+    ``extra_env`` adds to (or overrides) its environment, e.g. tests/fuzz's settings module.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="quire-e2e-one-"))
-    env = one_process_env(workdir)
+    env = {**one_process_env(workdir), **(extra_env or {})}
     port = free_port()
     log = workdir / "shop.log"
 
