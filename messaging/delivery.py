@@ -95,9 +95,10 @@ def _inbox_claim_many(alias: str, envelopes: list[Envelope], handler: str) -> se
         return {uuid.UUID(str(value)) for (value,) in cursor.fetchall()}
 
 
-def _inbox_release(alias: str, envelope: Envelope, handler: str) -> None:
-    """Take back a claim made in this transaction (its event failed and is delivered on its own)."""
-    InboxEntry.objects.using(alias).filter(event_id=envelope.event_id, handler=handler).delete()
+def _inbox_release(alias: str, envelopes: list[Envelope], handler: str) -> None:
+    """Take back claims made in this transaction (for events not applied in it after all)."""
+    event_ids = [envelope.event_id for envelope in envelopes]
+    InboxEntry.objects.using(alias).filter(event_id__in=event_ids, handler=handler).delete()
 
 
 def apply_batch(
@@ -143,8 +144,7 @@ def apply_batch(
                     exc_info=True,
                 )
                 # Nothing after it is applied now: release their claims too, they go in the next batch.
-                for later, _ in todo[position:]:
-                    _inbox_release(alias, later, name)
+                _inbox_release(alias, [later for later, _ in todo[position:]], name)
                 rest = [later for later in envelopes if later.event_id not in outcomes and later is not envelope]
                 return outcomes, (envelope, error_text), rest
             outcomes[envelope.event_id] = Outcome.APPLIED

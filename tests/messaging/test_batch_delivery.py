@@ -28,9 +28,15 @@ def effects() -> list[int]:
     return [int(row.aggregate_id) for row in rows]
 
 
+FLAKY_FAILURES: set[uuid.UUID] = set()
+
+
 def write_effect(event: ProbeHappened) -> None:
     if event.note == "poison":
         raise RuntimeError(f"cannot apply probe {event.probe_id}")
+    if event.note == "flaky" and event.envelope.event_id not in FLAKY_FAILURES:
+        FLAKY_FAILURES.add(event.envelope.event_id)  # fails its first attempt only
+        raise RuntimeError(f"probe {event.probe_id} failed once")
     OutboxMessage.objects.using("orders").create(
         event_id=uuid.uuid4(),
         event_type="orders.ProbeEffect",
@@ -97,6 +103,16 @@ def test_a_failing_event_is_rolled_back_alone_and_dead_lettered_alone(effect_han
     assert "cannot apply probe 1" in dead_letter.error
     inbox = set(InboxEntry.objects.using("orders").values_list("event_id", flat=True))
     assert inbox == {batch[0].event_id, batch[2].event_id}
+
+
+def test_an_event_that_fails_once_is_retried_before_the_events_after_it(effect_handler, settings):
+    settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 2, "BACKOFF_SECONDS": 0.0}
+
+    outcomes = deliver_batch(envelopes("a", "flaky", "c"), effect_handler)
+
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert effects() == [0, 1, 2], "the order of one-by-one delivery"
+    assert not DeadLetter.objects.using("orders").exists()
 
 
 def test_a_declared_bulk_form_gets_the_whole_batch(effect_handler):
