@@ -32,6 +32,7 @@ from orders.models import (
     MAX_LINE_QUANTITY,
     Cart,
     CartItem,
+    Customer,
     Order,
     OrderLine,
     PaymentAttempt,
@@ -128,6 +129,23 @@ def products_state_apply(*, states: Sequence[ProductState]) -> None:
         Product.objects.bulk_create(new.values())
         known = [product for book_id, product in products.items() if book_id not in new]
         Product.objects.bulk_update(known, [*_STATE_FIELDS, "updated_at"], batch_size=500)
+
+
+def customer_state_apply(*, customer_id: uuid.UUID, email: str, name: str, as_of: datetime) -> Customer:
+    """Apply a customer's name and email (accounts.CustomerRegistered/CustomerUpdated) as of ``as_of``.
+
+    An event older than what was already applied changes nothing.
+    """
+    with transaction.atomic(using=DATABASE):
+        customer, created = Customer.objects.select_for_update().get_or_create(
+            customer_id=customer_id, defaults={"email": email, "name": name[:150], "state_as_of": as_of}
+        )
+        if not created and as_of >= customer.state_as_of:
+            customer.email = email
+            customer.name = name[:150]
+            customer.state_as_of = as_of
+            customer.save()
+    return customer
 
 
 def product_withdraw(*, book_id: int, as_of: datetime) -> Product:
