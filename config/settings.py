@@ -33,6 +33,11 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# run_service's web server: gunicorn worker processes (0 = 1 with in-process events, whose web
+# process relays its own outbox, 2 with Kafka) and threads per worker; --workers/--threads win.
+WEB_WORKERS = env.int("WEB_WORKERS", default=0)
+WEB_THREADS = env.int("WEB_THREADS", default=4)
+
 # --- HTTPS: one switch for a shop served over TLS (by the gateway or a load balancer) ----------
 # SECURE_HTTPS=true redirects plain HTTP to HTTPS, sends HSTS and marks the session and CSRF cookies
 # Secure; `manage.py check --deploy` is clean with it (docs/operations.md, "Production settings").

@@ -17,7 +17,10 @@
 #   QUIRE_<MODULE>_PORT      a service's gunicorn port (default 8101 accounts, 8102 catalog, 8103 orders,
 #                            8104 recommendations); services bind 127.0.0.1 only
 #   QUIRE_SERVICES_DIR       state: pid files, logs, rendered nginx config (default var/services)
-#   QUIRE_SERVICE_WORKERS    gunicorn workers per service (default 1; each has 4 threads)
+#   QUIRE_SERVICE_WORKERS    gunicorn workers per service (default 1; each has WEB_THREADS threads, 4)
+#   QUIRE_<MODULE>_WORKERS   one service's gunicorn workers (default QUIRE_SERVICE_WORKERS)
+#   DEBUG                    unset: the services run with production settings (DEBUG=false, JSON logs,
+#                            this checkout's var/ secret and key pair); DEBUG=true for development mode
 #   <MODULE>_DATABASE_URL    a service's database (default: from scripts/dev/postgres.sh env)
 #   KAFKA_BOOTSTRAP_SERVERS  the broker (default: from scripts/dev/kafka.sh env)
 #   KAFKA_TOPIC_PREFIX       topic and consumer-group prefix (default quire); two shops on one broker
@@ -200,9 +203,16 @@ prepare() {
     ((failed == 0)) || die "migrations failed"
 }
 
+workers_of() {
+    local var
+    var="QUIRE_$(upper "$1")_WORKERS"
+    printf '%s' "${!var:-$WORKERS}"
+}
+
 start_service() {
-    local module=$1 port pidfile logfile
+    local module=$1 port pidfile logfile workers
     port=$(port_of "$module")
+    workers=$(workers_of "$module")
     pidfile="$STATE/$module.pid"
     logfile="$STATE/$module.log"
     if pid_alive "$pidfile"; then
@@ -219,11 +229,11 @@ start_service() {
         container_args "$module"
         setsid bash -c 'exec "$@"' _ "$ROOT/scripts/image.sh" run "${CONTAINER_ARGS[@]}" \
             sh -c 'echo $$ >"$0" && exec "$@"' "$pidfile.inner" \
-            python manage.py run_service --port "$port" --workers "$WORKERS" \
+            python manage.py run_service --port "$port" --workers "$workers" \
             >>"$logfile" 2>&1 </dev/null &
     else
         setsid bash -c 'exec "$@"' _ env SERVICE="$module" \
-            "$PY" "$ROOT/manage.py" run_service --port "$port" --workers "$WORKERS" \
+            "$PY" "$ROOT/manage.py" run_service --port "$port" --workers "$workers" \
             >>"$logfile" 2>&1 </dev/null &
     fi
     echo $! >"$pidfile"
