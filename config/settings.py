@@ -85,6 +85,14 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
+# --- tracing: OpenTelemetry, off by default (config/tracing.py; OTLP exporter via OTEL_* variables) ---
+OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="") or f"quire-{SERVICE.replace(',', '+')}"
+if OTEL_ENABLED:
+    # Outside the correlation id's middleware, so that the request's log lines carry its trace id.
+    _before = MIDDLEWARE.index("messaging.correlation.CorrelationIdMiddleware")
+    MIDDLEWARE.insert(_before, "config.tracing.TracingMiddleware")
+
 ROOT_URLCONF = "config.urls"
 if SERVICE != topology.ALL:
     # Services share one host name behind the gateway: separate cookies keep their admin sessions apart.

@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 from django.db import connections, transaction
 from django.utils import timezone
+from opentelemetry.trace import SpanKind
 
+from messaging import metrics, tracing
 from messaging.conf import messaging_settings
 from messaging.correlation import correlation
 from messaging.envelope import Envelope
@@ -80,12 +82,47 @@ OnPark = Callable[[Envelope, Subscription, DeadLetter], None]
 
 
 def deliver(envelope: Envelope, subscription: Subscription, *, on_park: OnPark | None = None) -> Outcome:
-    """Deliver with retries; after the last attempt the event is parked and delivery goes on."""
+    """Deliver with retries; after the last attempt the event is parked and delivery goes on.
+
+    Everything it does (and logs) belongs to the event's correlation id and runs in a CONSUMER
+    span whose parent is the envelope's trace context; the outcome is counted per handler.
+    """
+    attributes = {
+        "messaging.operation.type": "process",
+        "messaging.message.id": str(envelope.event_id),
+        "quire.event_type": envelope.event_type,
+        "quire.handler": subscription.name,
+    }
+    with (
+        correlation(envelope.correlation_id),
+        tracing.span(
+            f"{envelope.event_type} process",
+            kind=SpanKind.CONSUMER,
+            traceparent=envelope.traceparent,
+            attributes=attributes,
+        ) as span,
+    ):
+        outcome = _deliver(envelope, subscription, on_park)
+        span.set_attribute("quire.outcome", outcome.value)
+        metrics.EVENTS_HANDLED.labels(subscription.module, subscription.name, outcome.value).inc()
+        if outcome is Outcome.APPLIED:
+            logger.info(
+                "%s applied %s %s",
+                subscription.name,
+                envelope.event_type,
+                envelope.event_id,
+                extra={"event_id": str(envelope.event_id), "event_type": envelope.event_type},
+            )
+        return outcome
+
+
+def _deliver(envelope: Envelope, subscription: Subscription, on_park: OnPark | None) -> Outcome:
     attempts = messaging_settings.MAX_ATTEMPTS
     error_text = ""
     for attempt in range(1, attempts + 1):
+        started = time.perf_counter()
         try:
-            return apply_once(envelope, subscription)
+            outcome = apply_once(envelope, subscription)
         except InvalidEvent as error:
             # A payload that breaks its contract will not heal by retrying.
             error_text = str(error)
@@ -103,6 +140,11 @@ def deliver(envelope: Envelope, subscription: Subscription, *, on_park: OnPark |
             )
             if attempt < attempts:
                 time.sleep(backoff_seconds(attempt))
+            continue
+        if outcome is Outcome.APPLIED:
+            seconds = time.perf_counter() - started
+            metrics.HANDLER_SECONDS.labels(subscription.module, subscription.name).observe(seconds)
+        return outcome
     park(envelope, subscription, error_text, attempts=attempt, on_park=on_park)
     return Outcome.DEAD_LETTERED
 
