@@ -24,7 +24,9 @@ HANDLER_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 RELAY_BATCHES = Counter("quire_relay_batches", "Outbox batches a relay handed to its transport.", ["module"])
-RELAY_EVENTS = Counter("quire_relay_events", "Outbox rows a relay handed to its transport.", ["module"])
+RELAY_EVENTS = Counter(
+    "quire_relay_events", "Outbox rows a relay published (the broker acknowledged them).", ["module"]
+)
 CONSUMER_LAG = Gauge(
     "quire_consumer_lag",
     "Records on a partition not yet processed by this module's consumer (log end minus its position).",

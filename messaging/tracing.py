@@ -24,7 +24,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 HEADER = "traceparent"
 _propagator = TraceContextTextMapPropagator()
-_tracer = trace.get_tracer("quire.messaging")
 
 
 def enabled() -> bool:
@@ -47,8 +46,14 @@ def _parent(traceparent: str | None) -> otel_context.Context | None:
 
 @contextlib.contextmanager
 def span(name: str, *, kind: SpanKind, traceparent: str | None, attributes: dict) -> Iterator[trace.Span]:
-    """A span whose parent is ``traceparent`` (a root span without one), current while the block runs."""
-    with _tracer.start_as_current_span(name, context=_parent(traceparent), kind=kind, attributes=attributes) as current:
+    """A span whose parent is ``traceparent`` (a root span without one), current while the block runs.
+
+    Without tracing: no span at all (not even a no-op one), the cheapest path for every event.
+    """
+    if not enabled():
+        yield trace.INVALID_SPAN
+        return
+    with trace.get_tracer("quire.messaging").start_as_current_span(name, context=_parent(traceparent), kind=kind, attributes=attributes) as current:
         yield current
 
 

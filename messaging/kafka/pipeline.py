@@ -239,6 +239,7 @@ class ModulePipeline:
             after_id = rows[-1].row_id
             self._read_ahead = (after_id, self._reader.submit(self.outbox.ready_rows, batch_size, after_id))
         batch = self.sender.send(self.topic, rows)
+        metrics.RELAY_BATCHES.labels(self.module).inc()
         if full and self.can_stream and batch.error is None:
             self.cursor = rows[-1].row_id
             if previous is not None:
@@ -290,7 +291,6 @@ class ModulePipeline:
         if not rows:
             return
         self.stats.published[self.module] += len(rows)
-        metrics.RELAY_BATCHES.labels(self.module).inc()
         metrics.RELAY_EVENTS.labels(self.module).inc(len(rows))
         correlation_ids = sorted({row.correlation_id for row in rows if row.correlation_id})
         # A batch of one request's events is that request's line; a mixed one lists them all.
