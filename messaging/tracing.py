@@ -53,7 +53,8 @@ def span(name: str, *, kind: SpanKind, traceparent: str | None, attributes: dict
     if not enabled():
         yield trace.INVALID_SPAN
         return
-    with trace.get_tracer("quire.messaging").start_as_current_span(name, context=_parent(traceparent), kind=kind, attributes=attributes) as current:
+    tracer = trace.get_tracer("quire.messaging")
+    with tracer.start_as_current_span(name, context=_parent(traceparent), kind=kind, attributes=attributes) as current:
         yield current
 
 
