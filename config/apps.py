@@ -7,3 +7,13 @@ class ConfigConfig(AppConfig):
     name = "config"
     label = "config"
     verbose_name = "Quire"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        # Here, not in settings: gunicorn forks its workers before loading the application, and
+        # the exporter's thread must start in the process that records the spans.
+        if settings.OTEL_ENABLED:
+            from config import tracing
+
+            tracing.install(service_name=settings.OTEL_SERVICE_NAME)

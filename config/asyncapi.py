@@ -45,7 +45,8 @@ def _envelope(event_class: type[Event], payload_ref: str) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": [envelope_field.name for envelope_field in fields(Envelope)],
+        # The traceparent travels in a record header, never in the value.
+        "required": [field.name for field in fields(Envelope) if field.name != "traceparent"],
         "properties": {
             "event_id": {"type": "string", "format": "uuid", "description": "Unique; consumers skip a repeat."},
             "event_type": {"const": event_class.event_type},
@@ -98,6 +99,10 @@ def asyncapi_document() -> dict[str, Any]:
                     "event_type": {"const": cls.event_type},
                     "event_version": {"const": str(cls.event_version)},
                     "event_id": {"type": "string", "format": "uuid"},
+                    "traceparent": {
+                        "type": "string",
+                        "description": "W3C trace context of the relay's span (only with OTEL_ENABLED=true).",
+                    },
                 },
             },
             "payload": _envelope(cls, f"#/components/schemas/{payload_name}"),

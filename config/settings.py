@@ -95,6 +95,14 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
+# --- tracing: OpenTelemetry, off by default (config/tracing.py; OTLP exporter via OTEL_* variables) ---
+OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="") or f"quire-{SERVICE.replace(',', '+')}"
+if OTEL_ENABLED:
+    # Outside the correlation id's middleware, so that the request's log lines carry its trace id.
+    _before = MIDDLEWARE.index("messaging.correlation.CorrelationIdMiddleware")
+    MIDDLEWARE.insert(_before, "config.tracing.TracingMiddleware")
+
 ROOT_URLCONF = "config.urls"
 CSRF_FAILURE_VIEW = "web.problems.csrf_failure"
 if SERVICE != topology.ALL:

@@ -1,4 +1,4 @@
-"""Apply events to one handler: inbox dedupe, retries with backoff, dead letters.
+"""Apply events to one handler: inbox dedupe, retries with backoff, dead letters, their metrics and log lines.
 
 Both transports go through :func:`deliver` (one event) or :func:`deliver_batch` (several, in one
 transaction), so a handler behaves the same whether its event came in-process or from Kafka.
@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 from django.db import connections, transaction
 from django.utils import timezone
+from opentelemetry.trace import SpanKind
 
+from messaging import metrics, tracing
 from messaging.conf import messaging_settings
 from messaging.correlation import correlation
 from messaging.envelope import Envelope
@@ -132,8 +134,14 @@ def apply_batch(
             try:
                 if event is None:
                     raise InvalidEvent(f"{envelope.event_type} {envelope.event_id} breaks its contract")
-                with transaction.atomic(using=alias), correlation(envelope.correlation_id):
+                started = time.perf_counter()
+                with (
+                    transaction.atomic(using=alias),
+                    correlation(envelope.correlation_id),
+                    _process_span(envelope, subscription),
+                ):
                     subscription.function(event)
+                metrics.HANDLER_SECONDS.labels(subscription.module, name).observe(time.perf_counter() - started)
             except Exception as error:
                 error_text = "" if isinstance(error, InvalidEvent) else traceback.format_exc()
                 logger.warning(
@@ -155,12 +163,17 @@ def _apply_bulk(subscription: Subscription, todo: list) -> bool:
     """The handler's bulk form over ``todo`` under a savepoint; False (rolled back) if it raised."""
     if any(event is None for _, event in todo):
         return False
+    started = time.perf_counter()
     try:
         with transaction.atomic(using=subscription.alias):
             subscription.batch_function([event for _, event in todo])
     except Exception:
         logger.warning("bulk handler of %s failed: applying its events one by one", subscription.name, exc_info=True)
         return False
+    # One call for all: each event is counted with its share of the time.
+    share = (time.perf_counter() - started) / len(todo)
+    for _ in todo:
+        metrics.HANDLER_SECONDS.labels(subscription.module, subscription.name).observe(share)
     return True
 
 
@@ -173,22 +186,62 @@ def backoff_seconds(attempt: int) -> float:
 OnPark = Callable[[Envelope, Subscription, DeadLetter], None]
 
 
+def _process_span(envelope: Envelope, subscription: Subscription):
+    """The CONSUMER span of one event's handling, a child of the envelope's trace context."""
+    return tracing.span(
+        f"{envelope.event_type} process",
+        kind=SpanKind.CONSUMER,
+        traceparent=envelope.traceparent,
+        attributes={
+            "messaging.operation.type": "process",
+            "messaging.message.id": str(envelope.event_id),
+            "quire.event_type": envelope.event_type,
+            "quire.handler": subscription.name,
+        },
+    )
+
+
+def _report(envelope: Envelope, subscription: Subscription, outcome: Outcome) -> None:
+    """Count an event's outcome per handler and log the applied ones, under the event's correlation id."""
+    metrics.EVENTS_HANDLED.labels(subscription.module, subscription.name, outcome.value).inc()
+    if outcome is Outcome.APPLIED:
+        with correlation(envelope.correlation_id):
+            logger.info(
+                "%s applied %s %s",
+                subscription.name,
+                envelope.event_type,
+                envelope.event_id,
+                extra={"event_id": str(envelope.event_id), "event_type": envelope.event_type},
+            )
+
+
 def deliver(
     envelope: Envelope, subscription: Subscription, *, on_park: OnPark | None = None, failed_in_batch: str = ""
 ) -> Outcome:
     """Deliver with retries; after the last attempt the event is parked and delivery goes on.
 
     ``failed_in_batch``: the error of an attempt already made in a batch (:func:`deliver_batch`),
-    which counts as the first attempt.
+    which counts as the first attempt. Everything it does (and logs) belongs to the event's
+    correlation id and runs in a CONSUMER span whose parent is the envelope's trace context; the
+    outcome is counted per handler.
     """
+    with correlation(envelope.correlation_id), _process_span(envelope, subscription) as span:
+        outcome = _deliver(envelope, subscription, on_park, failed_in_batch)
+        span.set_attribute("quire.outcome", outcome.value)
+        _report(envelope, subscription, outcome)
+        return outcome
+
+
+def _deliver(envelope: Envelope, subscription: Subscription, on_park: OnPark | None, failed_in_batch: str) -> Outcome:
     attempts = messaging_settings.MAX_ATTEMPTS
     error_text = failed_in_batch
     attempt = done = 1 if failed_in_batch else 0
     if done and done < attempts:
         time.sleep(backoff_seconds(done))
     for attempt in range(done + 1, attempts + 1):
+        started = time.perf_counter()
         try:
-            return apply_once(envelope, subscription)
+            outcome = apply_once(envelope, subscription)
         except InvalidEvent as error:
             # A payload that breaks its contract will not heal by retrying.
             error_text = str(error)
@@ -206,6 +259,11 @@ def deliver(
             )
             if attempt < attempts:
                 time.sleep(backoff_seconds(attempt))
+            continue
+        if outcome is Outcome.APPLIED:
+            seconds = time.perf_counter() - started
+            metrics.HANDLER_SECONDS.labels(subscription.module, subscription.name).observe(seconds)
+        return outcome
     park(envelope, subscription, error_text, attempts=attempt, on_park=on_park)
     return Outcome.DEAD_LETTERED
 
@@ -226,14 +284,19 @@ def deliver_batch(
     outcomes: dict[uuid.UUID, Outcome] = {}
     remaining = list({envelope.event_id: envelope for envelope in envelopes}.values())
     while remaining:
+        remaining_before, batch_applied = remaining, True
         try:
             applied, failed, remaining = apply_batch(remaining, subscription)
         except Exception:
             logger.warning("batch for %s failed: delivering one by one", subscription.name, exc_info=True)
-            applied, failed = {}, None
+            applied, failed, batch_applied = {}, None, False  # deliver() reports each one
             for envelope in remaining:
                 applied[envelope.event_id] = deliver(envelope, subscription, on_park=on_park)
             remaining = []
+        if batch_applied:
+            for envelope in remaining_before:
+                if envelope.event_id in applied:
+                    _report(envelope, subscription, applied[envelope.event_id])
         outcomes.update(applied)
         if failed is not None:
             envelope, error_text = failed

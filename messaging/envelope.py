@@ -23,12 +23,16 @@ class Envelope:
     occurred_at: datetime
     correlation_id: str = ""
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    #: W3C trace context of the span that published it ("" without tracing); Kafka carries it in a header.
+    traceparent: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, as stored in dead letters and sent over Kafka."""
         data = asdict(self)
         data["event_id"] = str(self.event_id)
         data["occurred_at"] = self.occurred_at.isoformat()
+        if not self.traceparent:  # tracing off: the record's value and a dead letter stay as they were
+            del data["traceparent"]
         return data
 
     @classmethod
@@ -41,6 +45,7 @@ class Envelope:
             aggregate_id=str(data["aggregate_id"]),
             producer=str(data["producer"]),
             correlation_id=str(data.get("correlation_id") or ""),
+            traceparent=str(data.get("traceparent") or ""),
             occurred_at=datetime.fromisoformat(str(data["occurred_at"])),
             payload=dict(data["payload"]),
         )

@@ -9,11 +9,9 @@ database when the page is scraped (``messaging.health.OutboxCollector``).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-EVENTS_PUBLISHED = Counter(
-    "quire_events_published", "Events recorded in a module's outbox (committed or not).", ["module", "event_type"]
-)
+EVENTS_PUBLISHED = Counter("quire_events_published", "Events committed to a module's outbox.", ["module", "event_type"])
 EVENTS_HANDLED = Counter(
     "quire_events_handled",
     "Events handed to a handler, by outcome: applied, duplicate (skipped by the inbox), dead_lettered.",
@@ -21,9 +19,19 @@ EVENTS_HANDLED = Counter(
 )
 HANDLER_SECONDS = Histogram(
     "quire_handler_seconds",
-    "Time one handler took for one event, its inbox row and commit included (retries not).",
+    "Time one handler took to apply one event, its inbox row and commit included (failed attempts not).",
     ["module", "handler"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 RELAY_BATCHES = Counter("quire_relay_batches", "Outbox batches a relay handed to its transport.", ["module"])
-RELAY_EVENTS = Counter("quire_relay_events", "Outbox rows a relay handed to its transport.", ["module"])
+RELAY_EVENTS = Counter(
+    "quire_relay_events", "Outbox rows a relay published (the broker acknowledged them).", ["module"]
+)
+CONSUMER_LAG = Gauge(
+    "quire_consumer_lag",
+    "Records on a partition not yet processed by this module's consumer (log end minus its position).",
+    ["module", "topic", "partition"],
+    # The member that holds the partition reports it; a revoked partition is set to 0 by its former
+    # owner and a dead process's value is dropped, so the highest live value is the lag.
+    multiprocess_mode="livemax",
+)

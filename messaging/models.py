@@ -42,6 +42,7 @@ ENVELOPE_FIELDS = (
     "correlation_id",
     "payload",
     "occurred_at",
+    "traceparent",
 )
 
 
@@ -58,6 +59,8 @@ class OutboxMessage(models.Model):
     occurred_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
     transaction_id = models.BigIntegerField(null=True, blank=True, editable=False, db_default=CurrentTransactionId())
+    #: The publishing span's W3C traceparent, NULL when tracing is off (messaging/tracing.py).
+    traceparent = models.CharField(max_length=100, null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -72,10 +75,14 @@ class OutboxMessage(models.Model):
 
     @classmethod
     def from_envelope(cls, envelope: Envelope) -> OutboxMessage:
-        return cls(**{name: getattr(envelope, name) for name in ENVELOPE_FIELDS})
+        row = cls(**{name: getattr(envelope, name) for name in ENVELOPE_FIELDS})
+        row.traceparent = envelope.traceparent or None
+        return row
 
     def to_envelope(self) -> Envelope:
-        return Envelope(**{name: getattr(self, name) for name in ENVELOPE_FIELDS})
+        fields = {name: getattr(self, name) for name in ENVELOPE_FIELDS}
+        fields["traceparent"] = fields["traceparent"] or ""
+        return Envelope(**fields)
 
 
 class InboxEntry(models.Model):

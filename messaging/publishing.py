@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Sequence
 
 from django.db import connections, transaction
 from django.utils import timezone
 
+from messaging import metrics, tracing
 from messaging.conf import messaging_settings
 from messaging.correlation import current_correlation_id
 from messaging.envelope import Envelope
@@ -66,7 +68,7 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
             f"publish({names}) must run inside transaction.atomic(using={alias!r}), "
             "so that the event is stored with the change it describes."
         )
-    occurred_at, correlation_id = timezone.now(), current_correlation_id()
+    occurred_at, correlation_id, traceparent = timezone.now(), current_correlation_id(), tracing.current_traceparent()
     envelopes = [
         Envelope(
             event_type=type(event).event_type,
@@ -76,10 +78,18 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
             payload=event.to_payload(),
             occurred_at=occurred_at,
             correlation_id=correlation_id,
+            traceparent=traceparent,
         )
         for event in events
     ]
     OutboxMessage.objects.using(alias).bulk_create(OutboxMessage.from_envelope(envelope) for envelope in envelopes)
+    transaction.on_commit(lambda: _count_published(envelopes), using=alias)
     if wake:
         transaction.on_commit(lambda: _waker(alias), using=alias)
     return envelopes
+
+
+def _count_published(envelopes: list[Envelope]) -> None:
+    # Counted at commit: a rolled-back event was never published.
+    for (producer, event_type), count in collections.Counter((e.producer, e.event_type) for e in envelopes).items():
+        metrics.EVENTS_PUBLISHED.labels(producer, event_type).inc(count)

@@ -28,6 +28,7 @@ from orders.idempotency import (
     idempotency_release,
     idempotency_result,
 )
+from orders.metrics import CHECKOUT_SETTLE_SECONDS, CHECKOUTS
 from orders.models import (
     MAX_LINE_QUANTITY,
     Cart,
@@ -285,6 +286,21 @@ def order_place(
     it is. With ``idempotency``, the claimed record is completed with ``respond(order)`` in
     the same transaction as the order, so a replay can never see one without the other.
     """
+    try:
+        order = _order_place(customer_id=customer_id, lines=lines, idempotency=idempotency, respond=respond)
+    except ValidationError:
+        CHECKOUTS.labels("refused").inc()
+        raise
+    return order
+
+
+def _order_place(
+    *,
+    customer_id: uuid.UUID,
+    lines: Sequence[LineRequest] | None,
+    idempotency: IdempotencyClaim | None,
+    respond: Responder | None,
+) -> Order:
     with transaction.atomic(using=DATABASE):
         record = idempotency_hold(claim=idempotency) if idempotency is not None else None
         cart = None
@@ -336,6 +352,7 @@ def order_place(
         if record is not None:
             status, body = respond(order) if respond is not None else (201, {"id": str(order.id)})
             idempotency_complete(record=record, status=status, body=body, order_id=order.id)
+        transaction.on_commit(CHECKOUTS.labels("placed").inc, using=DATABASE)
     return order
 
 
@@ -385,6 +402,7 @@ def order_place_idempotently(
     """
     claimed = idempotency_claim(customer_id=customer_id, key=key, fingerprint=fingerprint)
     if isinstance(claimed, IdempotentResult):
+        CHECKOUTS.labels("replayed").inc()
         return claimed
     try:
         order = order_place(customer_id=customer_id, lines=lines, idempotency=claimed, respond=respond)
@@ -440,10 +458,17 @@ def order_confirm(*, order_id: uuid.UUID) -> Order:
             order.confirmed_at = now
             order.save(update_fields=["state", "confirmed_at", "updated_at"])
             publish(contracts.OrderConfirmed(order_id=order.id, customer_id=order.customer_id, lines=_lines_of(order)))
+            _settled(order, "confirmed", now)
         elif order.state in (State.CANCELLED, State.REJECTED) and order.release_requested_at is None:
             logger.info("stock reserved for %s order %s: asking catalog to release it", order.state, order.id)
             _request_release(order, now=now)
     return order
+
+
+def _settled(order: Order, outcome: str, at: datetime) -> None:
+    """Observe the saga's settle time once this transition commits (a duplicate event changes no state)."""
+    seconds = max((at - order.created_at).total_seconds(), 0.0)
+    transaction.on_commit(lambda: CHECKOUT_SETTLE_SECONDS.labels(outcome).observe(seconds), using=DATABASE)
 
 
 @dataclass(frozen=True)
@@ -476,6 +501,7 @@ def order_reject(*, order_id: uuid.UUID, rejected_lines: Sequence[RejectedLineIn
         order.state = State.REJECTED
         order.rejected_at = timezone.now()
         order.save(update_fields=["state", "rejected_at", "updated_at"])
+        _settled(order, "rejected", order.rejected_at)
         publish(
             contracts.OrderRejected(
                 order_id=order.id,

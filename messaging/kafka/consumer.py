@@ -21,6 +21,7 @@ leaves partitions unread while it idles, and raises ``ConsumerStalled`` after
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
@@ -33,6 +34,7 @@ from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 
+from messaging import metrics, tracing
 from messaging.conf import messaging_settings
 from messaging.delivery import Outcome
 from messaging.dispatch import dispatch_batch
@@ -107,6 +109,8 @@ class _CommitOnRevoke(AsyncConsumerRebalanceListener):
                 await self.owner.consumer.commit_async(offsets)
             except Exception as error:  # the next owner re-applies them; the inbox skips them
                 logger.warning("%s: commit on revoke failed: %r", self.owner.module, error)
+        for tp in revoked:  # its next owner reports it now
+            metrics.CONSUMER_LAG.labels(self.owner.module, tp.topic, str(tp.partition)).set(0)
         logger.info("%s: partitions revoked: %s", self.owner.module, sorted(map(tuple, revoked)))
 
     async def on_partitions_assigned(self, assigned):
@@ -116,6 +120,7 @@ class _CommitOnRevoke(AsyncConsumerRebalanceListener):
         # Evicted from the group: committing would fail; the new owner replays from the last commit.
         for tp in lost:
             self.owner.pending.pop(tp, None)
+            metrics.CONSUMER_LAG.labels(self.owner.module, tp.topic, str(tp.partition)).set(0)
         logger.warning("%s: partitions lost: %s", self.owner.module, sorted(map(tuple, lost)))
 
 
@@ -147,6 +152,7 @@ class ModuleConsumer:
         # a broker round trip, and what a crash makes re-read is skipped by the inbox anyway.
         self.commit_interval = commit_interval
         self._last_commit = 0.0
+        self._lag_reported = 0.0
         self.stats = ConsumerStats()
         self.consumer: KafkaConsumer | None = None
         #: Offsets (next to read) of records fully processed but not yet committed.
@@ -202,6 +208,7 @@ class ModuleConsumer:
                 self.assigned = frozenset(self.consumer.assignment())
                 if not batch:
                     self._commit()
+                    self._report_idle_lag()
                     self._watch_idle()
                     if self.consumer is None:  # stopped while rebuilding it
                         break
@@ -352,6 +359,7 @@ class ModuleConsumer:
             for tp, records in batch.items():
                 if next_offsets[tp] <= records[-1].offset:
                     self.consumer.seek(tp, next_offsets[tp])
+                self._report_lag(tp, next_offsets[tp])
         return finished
 
     def _handle_batch(self, records: list) -> None:
@@ -359,10 +367,16 @@ class ModuleConsumer:
         parsed = []
         for record in records:
             try:
-                parsed.append((record, Envelope.from_dict(json.loads(record.value))))
+                envelope = Envelope.from_dict(json.loads(record.value))
             except (ValueError, KeyError, TypeError, AttributeError) as error:
+                metrics.EVENTS_HANDLED.labels(self.module, UNPARSEABLE_HANDLER, Outcome.DEAD_LETTERED.value).inc()
                 self._park_unparseable(record, error)
                 parsed.append((record, None))
+                continue
+            traceparent = next((value for name, value in record.headers or () if name == tracing.HEADER), None)
+            if traceparent:  # the relay's span: this record's handlers run in its trace
+                envelope = dataclasses.replace(envelope, traceparent=traceparent.decode(errors="replace"))
+            parsed.append((record, envelope))
         envelopes = [envelope for _, envelope in parsed if envelope is not None]
         delivered = iter(dispatch_batch(envelopes, (self.module,), on_park=self.dead_letters.copy))
         for record, envelope in parsed:
@@ -375,6 +389,24 @@ class ModuleConsumer:
             self._progressed("consuming")
             if self.on_processed is not None:
                 self.on_processed(record, envelope, outcomes)
+
+    def _report_lag(self, tp: TopicPartition, position: int | None) -> None:
+        """Set ``quire_consumer_lag`` of one partition from the last fetch's high watermark."""
+        with contextlib.suppress(KafkaError):  # not assigned (any more): nothing to say
+            highwater = self.consumer.highwater(tp)
+            if position is None:
+                position = self.consumer.position(tp, timeout_ms=0)
+            if highwater is not None and position is not None:
+                metrics.CONSUMER_LAG.labels(self.module, tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+
+    def _report_idle_lag(self) -> None:
+        """While idle, at most once a second: the lag of every partition held (new records, or 0)."""
+        now = time.monotonic()
+        if now - self._lag_reported < 1.0 or self.consumer is None:
+            return
+        self._lag_reported = now
+        for tp in self.assigned:
+            self._report_lag(tp, None)
 
     def _count(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:

@@ -73,7 +73,7 @@ _SEES_ALL_ACTIVITY_SQL = (
 
 #: The columns :func:`record_value` takes, by name (SQLite computes the value in Python): the
 #: envelope's, with the payload as the JSON text it is stored as.
-_RECORD_FIELDS = (*(name for name in ENVELOPE_FIELDS if name != "payload"), "payload_json")
+_RECORD_FIELDS = (*(name for name in ENVELOPE_FIELDS if name not in ("payload", "traceparent")), "payload_json")
 
 
 def record_value(
@@ -88,6 +88,9 @@ def record_value(
     payload_json: str,
 ) -> bytes:
     """The Kafka record value: ``Envelope.to_dict()`` as JSON, the payload spliced in as stored.
+
+    The traceparent is not in it: it travels in the record's ``traceparent`` header, as W3C
+    trace context does over Kafka, where the relay's own span replaces the stored one.
 
     Splicing the stored JSON text avoids decoding and re-encoding every payload, which is
     most of the relay's CPU per event; ``Envelope.from_dict`` reads the result.
@@ -117,6 +120,8 @@ class OutboxRecord(NamedTuple):
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    correlation_id: str = ""  # for the relay's log line of its batch
+    traceparent: str = ""  # the publishing span (tracing on): the relay's span is its child
 
 
 #: ``record_value`` computed by PostgreSQL, on its own CPU, in the query that reads the rows
@@ -149,6 +154,8 @@ class _Row(NamedTuple):
     event_id: str
     value: bytes
     settled: bool  # its transaction is older than every one still running: it may go now
+    correlation_id: str
+    traceparent: str | None
 
 
 class ModuleOutbox:
@@ -174,7 +181,11 @@ class ModuleOutbox:
             if not row.settled:
                 return records, True
             headers = [*_type_headers(row.event_type, row.event_version), ("event_id", row.event_id.encode())]
-            records.append(OutboxRecord(row.row_id, row.aggregate_id.encode(), row.value, headers))
+            records.append(
+                OutboxRecord(
+                    row.row_id, row.aggregate_id.encode(), row.value, headers, row.correlation_id, row.traceparent or ""
+                )
+            )
         return records, False
 
     def _rows_sqlite(self, limit: int, after_id: int) -> list[_Row]:
@@ -184,13 +195,13 @@ class ModuleOutbox:
             .filter(published_at__isnull=True, producer=self.module, id__gt=after_id)
             .order_by("id")
             .annotate(payload_json=Cast("payload", TextField()))
-            .values("id", *_RECORD_FIELDS)[:limit]
+            .values("id", "traceparent", *_RECORD_FIELDS)[:limit]
         )
         rows = []
         for fields in query:
-            row_id = fields.pop("id")
+            row_id, traceparent = fields.pop("id"), fields.pop("traceparent")
             key = (fields["aggregate_id"], fields["event_type"], fields["event_version"], str(fields["event_id"]))
-            rows.append(_Row(row_id, *key, record_value(**fields), True))
+            rows.append(_Row(row_id, *key, record_value(**fields), True, fields["correlation_id"], traceparent))
         return rows
 
     def _rows_postgresql(self, limit: int, after_id: int) -> list[_Row]:
@@ -215,11 +226,11 @@ class ModuleOutbox:
                 settled, params = _SETTLED_CLUSTER_SQL, []
             cursor.execute(
                 f"SELECT id, aggregate_id, event_type, event_version, event_id::text, "
-                f"convert_to({_VALUE_SQL}, 'UTF8'), ({settled}) FROM {self._table} "
+                f"convert_to({_VALUE_SQL}, 'UTF8'), ({settled}), correlation_id, traceparent FROM {self._table} "
                 f"WHERE published_at IS NULL AND producer = %s AND id > %s ORDER BY id LIMIT %s",
                 [*params, self.module, after_id, limit],
             )
-            return [_Row(*row[:5], bytes(row[5]), row[6]) for row in cursor.fetchall()]
+            return [_Row(*row[:5], bytes(row[5]), *row[6:]) for row in cursor.fetchall()]
 
     def mark_published(self, ids: Sequence[int]) -> None:
         if not ids:

@@ -15,6 +15,7 @@ next is sent, so that waiting for the broker overlaps with sending.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,10 +27,14 @@ from django.db import DatabaseError, connections
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from messaging import metrics, tracing
+from messaging.correlation import correlation
 from messaging.kafka.clients import make_producer
 from messaging.kafka.lease import ModuleLease
 from messaging.kafka.outbox import ModuleOutbox, OutboxRecord
 from messaging.kafka.topics import ensure_topics
+
+logger = logging.getLogger(__name__)
 
 
 class RelayError(RuntimeError):
@@ -56,8 +61,9 @@ class Batch:
     error: BaseException | None = None
 
     @property
-    def acked(self) -> list[int]:
-        return [row_id for row_id, future in self.sent if future.succeeded()]
+    def acked(self) -> list[OutboxRecord]:
+        """The rows the broker took (``sent`` is in the order of ``rows``)."""
+        return [row for row, (_, future) in zip(self.rows, self.sent, strict=False) if future.succeeded()]
 
     @property
     def complete(self) -> bool:
@@ -84,8 +90,18 @@ class Sender:
         batch = Batch(rows)
         send = self._get_producer().send  # no broker at all: KafkaError, nothing sent
         try:
-            for row_id, key, value, headers in rows:
-                batch.sent.append((row_id, send(topic, key=key, value=value, headers=headers)))
+            for row in rows:
+                headers = row.headers
+                if row.traceparent:
+                    names = dict(headers)
+                    traceparent = tracing.producer_traceparent(
+                        row.traceparent,
+                        topic=topic,
+                        event_type=names["event_type"].decode(),
+                        event_id=names["event_id"].decode(),
+                    )
+                    headers = [*headers, (tracing.HEADER, traceparent.encode())]
+                batch.sent.append((row.row_id, send(topic, key=row.key, value=row.value, headers=headers)))
         except KafkaError as error:  # e.g. no metadata for the topic within max_block_ms
             batch.error = error
         return batch
@@ -223,6 +239,7 @@ class ModulePipeline:
             after_id = rows[-1].row_id
             self._read_ahead = (after_id, self._reader.submit(self.outbox.ready_rows, batch_size, after_id))
         batch = self.sender.send(self.topic, rows)
+        metrics.RELAY_BATCHES.labels(self.module).inc()
         if full and self.can_stream and batch.error is None:
             self.cursor = rows[-1].row_id
             if previous is not None:
@@ -248,7 +265,7 @@ class ModulePipeline:
             self.sender.await_acks(batch.sent, flush=True)
         if any(not batch.complete for batch in batches):
             self._fail(batches)
-        self._mark([row_id for batch in batches for row_id in batch.acked])
+        self._mark([row for batch in batches for row in batch.acked])
 
     def _complete_behind(self, previous: Batch, current: Batch) -> None:
         """Streaming: wait for ``previous`` alone (``current`` stays in flight) and mark it in the background.
@@ -261,16 +278,36 @@ class ModulePipeline:
             self._fail([previous, current])
         self._marker = self._marker or _Worker(self.alias, f"outbox-marker-{self.module}")
         self._marks = [mark for mark in self._marks if not mark.done() or mark.exception() is not None]
-        self._marks.append(self._marker.submit(self.outbox.mark_published, previous.acked))
-        self.stats.published[self.module] += len(previous.acked)
+        acked = previous.acked
+        self._marks.append(self._marker.submit(self.outbox.mark_published, [row.row_id for row in acked]))
+        self._published(acked)
 
-    def _mark(self, ids: Sequence[int]) -> None:
-        self.outbox.mark_published(ids)
-        self.stats.published[self.module] += len(ids)
+    def _mark(self, rows: Sequence[OutboxRecord]) -> None:
+        self.outbox.mark_published([row.row_id for row in rows])
+        self._published(rows)
+
+    def _published(self, rows: Sequence[OutboxRecord]) -> None:
+        """Count a batch the broker took, and say so in one line with its correlation ids."""
+        if not rows:
+            return
+        self.stats.published[self.module] += len(rows)
+        metrics.RELAY_EVENTS.labels(self.module).inc(len(rows))
+        correlation_ids = sorted({row.correlation_id for row in rows if row.correlation_id})
+        # A batch of one request's events is that request's line; a mixed one lists them all.
+        with correlation(correlation_ids[0] if len(correlation_ids) == 1 else ""):
+            logger.info(
+                "%s: published %d event(s) to %s (outbox ids %d..%d)",
+                self.module,
+                len(rows),
+                self.topic,
+                rows[0].row_id,
+                rows[-1].row_id,
+                extra={"events": len(rows), "correlation_ids": correlation_ids[:100]},
+            )
 
     def _fail(self, batches: list[Batch]) -> NoReturn:
         failed = next(batch for batch in batches if not batch.complete)
-        acked = [row_id for batch in batches for row_id in batch.acked]
+        acked = [row for batch in batches for row in batch.acked]
         if acked:
             self._mark(acked)
         self.settle(suppress_errors=True)

@@ -127,6 +127,7 @@ def one_process_env(workdir: Path) -> dict[str, str]:
     return clean_env(
         SERVICE="all",
         EVENT_TRANSPORT="inprocess",
+        LOG_FORMAT="json",  # as in production; tests/e2e/test_logs.py reads the lines
         QUIRE_VAR_DIR=str(workdir),
         DATABASE_URL=f"sqlite:///{workdir / 'default.sqlite3'}",
         **{f"{m.upper()}_DATABASE_URL": f"sqlite:///{workdir / (m + '.sqlite3')}" for m in MODULES},
@@ -185,6 +186,7 @@ def services_shop(
             QUIRE_VAR_DIR=str(workdir / "var"),
             STATIC_ROOT=str(workdir / "static"),
             QUIRE_SEED_DEMO="0",
+            LOG_FORMAT="json",  # as in production; tests/e2e/test_logs.py reads the lines
             PORT=str(gateway_port),
             QUIRE_SERVICES=services,
             **{f"QUIRE_{m.upper()}_PORT": str(port) for m, port in ports.items()},

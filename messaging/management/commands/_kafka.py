@@ -59,3 +59,36 @@ def quiet_kafka_client(verbosity: int) -> None:
     then the recovery). ``-v 2`` keeps the client's own log."""
     if verbosity < 2:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+class LogLines:
+    """A stand-in for a command's stdout/stderr that writes each line as a log record instead.
+
+    With ``LOG_FORMAT=json`` the relay's and the consumer's own lines (start, progress, stop) must
+    be JSON like every other line of their process, so they go through logging; in text they
+    stay on the command's streams, readable and unchanged.
+    """
+
+    def __init__(self, logger: logging.Logger, level: int) -> None:
+        self.logger, self.level = logger, level
+
+    def write(self, text: str, style_func=None, ending=None) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.logger.log(self.level, line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def log_command_output(command, logger: logging.Logger) -> None:
+    """Route ``command``'s stdout and stderr through ``logger`` when the process logs JSON."""
+    from django.conf import settings
+
+    if getattr(settings, "LOG_FORMAT", "text") == "json":
+        command.stdout = LogLines(logger, logging.INFO)
+        command.stderr = LogLines(logger, logging.ERROR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -19,12 +20,15 @@ from messaging.kafka.consumer import ModuleConsumer, ProcessedCallback
 from messaging.kafka.dead_letters import DeadLetterQueue
 from messaging.kafka.topics import consumer_group
 from messaging.management.commands._kafka import (
+    log_command_output,
     quiet_kafka_client,
     require_kafka_transport,
     selected_modules,
     stop_on_signals,
 )
 from messaging.progress import Progress
+
+logger = logging.getLogger(__name__)
 
 #: Exit status of a process stopped by ``--crash-after-applied`` (EX_TEMPFAIL: restart it).
 CRASH_DRILL_EXIT_CODE = 75
@@ -110,6 +114,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        log_command_output(self, logger)
         require_kafka_transport("run_consumer")
         quiet_kafka_client(options["verbosity"])
         modules = selected_modules(options["module"])

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.kafka.relay import OutboxRelay, RelayBusy, RelayStats
 from messaging.management.commands._kafka import (
+    log_command_output,
     quiet_kafka_client,
     require_kafka_transport,
     selected_modules,
     stop_on_signals,
 )
 from messaging.progress import Progress
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -47,6 +52,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        log_command_output(self, logger)
         require_kafka_transport("run_relay")
         quiet_kafka_client(options["verbosity"])
         modules = selected_modules(options["module"])
