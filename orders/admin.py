@@ -12,7 +12,8 @@ from django.contrib import admin, messages
 
 from orders import services
 from orders.errors import IllegalTransition
-from orders.models import Cart, CartItem, IdempotencyRecord, Order, OrderLine, PaymentAttempt, Product
+from orders.models import Cart, CartItem, CustomerAccess, IdempotencyRecord, Order, OrderLine, PaymentAttempt, Product
+from web.customer_access import CustomerAccessAdmin
 
 
 class ReadOnlyMixin:
@@ -154,3 +155,6 @@ class IdempotencyRecordAdmin(UUIDSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["=key", "=customer_id"]
     uuid_search_fields = ("key", "customer_id", "order_id")
     exclude = ["lock_token"]
+
+
+admin.site.register(CustomerAccess, CustomerAccessAdmin)

@@ -8,6 +8,7 @@ time (older than what is applied changes nothing), order events by the order's s
 
 from __future__ import annotations
 
+from accounts.contracts import CustomerDeactivated, CustomerDeleted, CustomerReactivated
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn, StockChanged, StockRejected, StockReserved
 from messaging import handles, occurred_at
 from orders import services
@@ -61,3 +62,14 @@ def order_reject_on_stock_rejected(event: StockRejected) -> None:
             for line in event.lines
         ],
     )
+
+
+# Kept apart from any other use of accounts' events: this copy only decides whose tokens are refused.
+@handles(CustomerDeactivated, CustomerDeleted)
+def customer_access_refuse_on_customer_deactivated(event: CustomerDeactivated | CustomerDeleted) -> None:
+    services.customer_access_apply(customer_id=event.customer_id, active=False, as_of=occurred_at(event))
+
+
+@handles(CustomerReactivated)
+def customer_access_allow_on_customer_reactivated(event: CustomerReactivated) -> None:
+    services.customer_access_apply(customer_id=event.customer_id, active=True, as_of=occurred_at(event))
