@@ -61,26 +61,42 @@ def _activity_changed(customer_id: uuid.UUID, *, is_active: bool) -> CustomerDea
     return (CustomerReactivated if is_active else CustomerDeactivated)(customer_id=customer_id)
 
 
-def customer_register(*, email: str, password: str, name: str) -> Customer:
-    """Create a customer account and publish ``accounts.CustomerRegistered``.
+class _EmailTaken(Exception):
+    """The insert lost the race for an email another request claimed first."""
 
-    Raises ``ValidationError`` naming ``email`` (already registered, in any letter case)
-    and/or ``password`` (refused by ``AUTH_PASSWORD_VALIDATORS``), all at once.
+
+def customer_register(*, email: str, password: str, name: str) -> Customer | None:
+    """Create a customer account and publish ``accounts.CustomerRegistered``; None if the email is taken.
+
+    The caller must answer both outcomes alike, so that registration does not tell anyone
+    which emails have accounts: a taken email costs the same password hashing and leaves
+    the existing account untouched. Raises ``ValidationError`` naming ``password`` (refused
+    by ``AUTH_PASSWORD_VALIDATORS``), which depends on the request alone.
     """
     customer = Customer(email=normalize_email(email), name=name.strip())
-    errors: dict[str, list[ValidationError]] = {}
-    if customer_email_taken(email=customer.email):
-        errors["email"] = [ValidationError(EMAIL_TAKEN, code="unique")]
     if password_errors := _password_errors(password, customer=customer):
-        errors["password"] = password_errors
-    if errors:
-        raise ValidationError(errors)
-    # Hashing is deliberately slow: do it before the transaction opens.
+        raise ValidationError({"password": password_errors})
+    # Hashing is deliberately slow: do it before the transaction opens, whether or not the email is free.
     customer.set_password(password)
-    with transaction.atomic(using=DATABASE):
-        _save_unique_email(customer, force_insert=True)
-        publish(_registered(customer))
+    if customer_email_taken(email=customer.email):
+        return None
+    try:
+        with transaction.atomic(using=DATABASE):
+            _insert_unless_taken(customer)
+            publish(_registered(customer))
+    except _EmailTaken:
+        return None
     return customer
+
+
+def _insert_unless_taken(customer: Customer) -> None:
+    try:
+        with transaction.atomic(using=DATABASE):
+            customer.save(force_insert=True)
+    except IntegrityError as error:
+        if customer_email_taken(email=customer.email):
+            raise _EmailTaken from error
+        raise
 
 
 def customer_authenticate(*, email: str, password: str) -> Customer | None:
