@@ -9,7 +9,7 @@ from django.contrib.auth.password_validation import password_validators_help_tex
 from django.core.exceptions import ValidationError
 
 from accounts.models import Address, Customer, normalize_email
-from accounts.services import customer_save_by_operator, customer_set_active
+from accounts.services import customer_delete, customer_save_by_operator, customer_set_active
 
 
 class CustomerAdminForm(forms.ModelForm):
@@ -98,6 +98,13 @@ class CustomerAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Through the service, so that the admin publishes the same events as the API.
         customer_save_by_operator(customer=obj, password=form.cleaned_data.get("new_password") or None)
+
+    # Deletion goes through the service too, so that every module learns of it (accounts.CustomerDeleted).
+    def delete_model(self, request, obj):
+        customer_delete(customer_ids=[obj.id])
+
+    def delete_queryset(self, request, queryset):
+        customer_delete(customer_ids=list(queryset.values_list("id", flat=True)))
 
     @admin.action(description="Deactivate selected customers (they can no longer sign in)")
     def deactivate(self, request, queryset):

@@ -13,6 +13,11 @@ def customer_get(*, customer_id: uuid.UUID) -> Customer | None:
     return Customer.objects.filter(id=customer_id).first()
 
 
+def customer_refused(customer_id: uuid.UUID) -> bool:
+    """True if no active customer has this id (deactivated or deleted): their tokens are refused."""
+    return not Customer.objects.filter(id=customer_id, is_active=True).exists()
+
+
 def customer_get_by_email(*, email: str) -> Customer | None:
     return Customer.objects.filter(email=normalize_email(email)).first()
 

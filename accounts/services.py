@@ -12,7 +12,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.contracts import CustomerRegistered, CustomerUpdated
+from accounts.contracts import (
+    CustomerDeactivated,
+    CustomerDeleted,
+    CustomerReactivated,
+    CustomerRegistered,
+    CustomerUpdated,
+)
 from accounts.models import Address, Customer, normalize_email
 from accounts.routers import DATABASE
 from accounts.selectors import customer_email_taken, customer_get_by_email
@@ -51,26 +57,46 @@ def _updated(customer: Customer) -> CustomerUpdated:
     return CustomerUpdated(customer_id=customer.id, email=customer.email, name=customer.name)
 
 
-def customer_register(*, email: str, password: str, name: str) -> Customer:
-    """Create a customer account and publish ``accounts.CustomerRegistered``.
+def _activity_changed(customer_id: uuid.UUID, *, is_active: bool) -> CustomerDeactivated | CustomerReactivated:
+    return (CustomerReactivated if is_active else CustomerDeactivated)(customer_id=customer_id)
 
-    Raises ``ValidationError`` naming ``email`` (already registered, in any letter case)
-    and/or ``password`` (refused by ``AUTH_PASSWORD_VALIDATORS``), all at once.
+
+class _EmailTaken(Exception):
+    """The insert lost the race for an email another request claimed first."""
+
+
+def customer_register(*, email: str, password: str, name: str) -> Customer | None:
+    """Create a customer account and publish ``accounts.CustomerRegistered``; None if the email is taken.
+
+    The caller must answer both outcomes alike, so that registration does not tell anyone
+    which emails have accounts: a taken email costs the same password hashing and leaves
+    the existing account untouched. Raises ``ValidationError`` naming ``password`` (refused
+    by ``AUTH_PASSWORD_VALIDATORS``), which depends on the request alone.
     """
     customer = Customer(email=normalize_email(email), name=name.strip())
-    errors: dict[str, list[ValidationError]] = {}
-    if customer_email_taken(email=customer.email):
-        errors["email"] = [ValidationError(EMAIL_TAKEN, code="unique")]
     if password_errors := _password_errors(password, customer=customer):
-        errors["password"] = password_errors
-    if errors:
-        raise ValidationError(errors)
-    # Hashing is deliberately slow: do it before the transaction opens.
+        raise ValidationError({"password": password_errors})
+    # Hashing is deliberately slow: do it before the transaction opens, whether or not the email is free.
     customer.set_password(password)
-    with transaction.atomic(using=DATABASE):
-        _save_unique_email(customer, force_insert=True)
-        publish(_registered(customer))
+    if customer_email_taken(email=customer.email):
+        return None
+    try:
+        with transaction.atomic(using=DATABASE):
+            _insert_unless_taken(customer)
+            publish(_registered(customer))
+    except _EmailTaken:
+        return None
     return customer
+
+
+def _insert_unless_taken(customer: Customer) -> None:
+    try:
+        with transaction.atomic(using=DATABASE):
+            customer.save(force_insert=True)
+    except IntegrityError as error:
+        if customer_email_taken(email=customer.email):
+            raise _EmailTaken from error
+        raise
 
 
 def customer_authenticate(*, email: str, password: str) -> Customer | None:
@@ -144,25 +170,48 @@ def customer_save_by_operator(*, customer: Customer, password: str | None = None
             _save_unique_email(customer, force_insert=True)
             publish(_registered(customer))
             return customer
-        before = Customer.objects.filter(id=customer.id).values("email", "name").first()
+        before = Customer.objects.filter(id=customer.id).values("email", "name", "is_active").first()
         _save_unique_email(customer)
         if before is not None and (before["email"], before["name"]) != (customer.email, customer.name):
             publish(_updated(customer))
+        if before is not None and before["is_active"] != customer.is_active:
+            publish(_activity_changed(customer.id, is_active=customer.is_active))
     return customer
 
 
 def customer_set_active(*, customer_ids: list[uuid.UUID], is_active: bool) -> int:
     """Activate or deactivate customers in bulk (an operator's action); returns how many changed.
 
-    A deactivated customer can no longer sign in or refresh; access tokens already
-    issued expire on their own within ``ACCESS_TOKEN_LIFETIME``.
+    A deactivated customer can no longer sign in or refresh, and publishes
+    ``accounts.CustomerDeactivated``: every module refuses their access tokens as soon as
+    it has seen it (``CustomerReactivated`` undoes that).
     """
     with transaction.atomic(using=DATABASE):
-        return (
-            Customer.objects.filter(id__in=customer_ids)
+        # Locked, so that the events name exactly the customers this call changed.
+        changing = list(
+            Customer.objects.select_for_update()
+            .filter(id__in=customer_ids)
             .exclude(is_active=is_active)
-            .update(is_active=is_active, updated_at=timezone.now())
+            .values_list("id", flat=True)
         )
+        Customer.objects.filter(id__in=changing).update(is_active=is_active, updated_at=timezone.now())
+        for customer_id in changing:
+            publish(_activity_changed(customer_id, is_active=is_active))
+        return len(changing)
+
+
+def customer_delete(*, customer_ids: list[uuid.UUID]) -> int:
+    """Delete customers (an operator's action) with their addresses; publishes ``accounts.CustomerDeleted``.
+
+    Returns how many were deleted. Other modules keep their own facts (orders stay orders) but
+    refuse the deleted customers' tokens as soon as they have seen the event.
+    """
+    with transaction.atomic(using=DATABASE):
+        deleting = list(Customer.objects.select_for_update().filter(id__in=customer_ids).values_list("id", flat=True))
+        Customer.objects.filter(id__in=deleting).delete()
+        for customer_id in deleting:
+            publish(CustomerDeleted(customer_id=customer_id))
+        return len(deleting)
 
 
 def _address_data(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -106,13 +106,13 @@ def seed_customers(*, customers: int, report: Callable[[str], None] = print) -> 
     for index in range(customers):
         first, last = FIRST_NAMES[index % len(FIRST_NAMES)], LAST_NAMES[index % len(LAST_NAMES)]
         with override_settings(PASSWORD_HASHERS=["config.demo.DemoPasswordHasher"]):
-            registered.append(
-                customer_register(
-                    email=f"{first.lower()}.{last.lower()}@demo.quire.test",
-                    password=DEMO_PASSWORD,
-                    name=f"{first} {last}",
-                )
+            customer = customer_register(
+                email=f"{first.lower()}.{last.lower()}@demo.quire.test",
+                password=DEMO_PASSWORD,
+                name=f"{first} {last}",
             )
+        if customer is not None:  # None: that demo email is registered already
+            registered.append(customer)
     report(f"{len(registered)} customers (password {DEMO_PASSWORD!r})")
     return registered
 

@@ -198,7 +198,7 @@ JWT_PRIVATE_KEY, JWT_PUBLIC_KEY = keys.load_jwt_keys(
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",
+        "web.auth.CustomerJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -232,6 +232,9 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_SECONDS", default=15 * 60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_TOKEN_SECONDS", default=7 * 24 * 3600)),
     "ISSUER": env.str("JWT_ISSUER", default="quire-accounts"),
+    # Issued in every token and required on verification: a token minted for another
+    # audience (another shop or service sharing the key) is refused.
+    "AUDIENCE": env.str("JWT_AUDIENCE", default="quire"),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "TOKEN_USER_CLASS": "rest_framework_simplejwt.models.TokenUser",
     "UPDATE_LAST_LOGIN": False,

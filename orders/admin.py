@@ -17,7 +17,18 @@ from django.db.models import OuterRef, Subquery
 
 from orders import services
 from orders.errors import IllegalTransition
-from orders.models import Cart, CartItem, Customer, IdempotencyRecord, Order, OrderLine, PaymentAttempt, Product
+from orders.models import (
+    Cart,
+    CartItem,
+    Customer,
+    CustomerAccess,
+    IdempotencyRecord,
+    Order,
+    OrderLine,
+    PaymentAttempt,
+    Product,
+)
+from web.customer_access import CustomerAccessAdmin
 
 
 class ReadOnlyMixin:
@@ -202,3 +213,6 @@ class IdempotencyRecordAdmin(CustomerNameMixin, UUIDSearchMixin, ReadOnlyMixin, 
     search_fields = ["=key", "=customer_id"]
     uuid_search_fields = ("key", "customer_id", "order_id")
     exclude = ["lock_token"]
+
+
+admin.site.register(CustomerAccess, CustomerAccessAdmin)

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from accounts.contracts import CustomerRegistered, CustomerUpdated
+from accounts.contracts import (
+    CustomerDeactivated,
+    CustomerDeleted,
+    CustomerReactivated,
+    CustomerRegistered,
+    CustomerUpdated,
+)
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn, StockChanged, StockRejected, StockReserved
 from messaging import handles, handles_batch, occurred_at
 from orders import services
@@ -94,3 +100,14 @@ def customer_state_apply_on_customer_registered(event: CustomerRegistered) -> No
 @handles(CustomerUpdated)
 def customer_state_apply_on_customer_updated(event: CustomerUpdated) -> None:
     _customer_state_apply(event)
+
+
+# Kept apart from any other use of accounts' events: this copy only decides whose tokens are refused.
+@handles(CustomerDeactivated, CustomerDeleted)
+def customer_access_refuse_on_customer_deactivated(event: CustomerDeactivated | CustomerDeleted) -> None:
+    services.customer_access_apply(customer_id=event.customer_id, active=False, as_of=occurred_at(event))
+
+
+@handles(CustomerReactivated)
+def customer_access_allow_on_customer_reactivated(event: CustomerReactivated) -> None:
+    services.customer_access_apply(customer_id=event.customer_id, active=True, as_of=occurred_at(event))

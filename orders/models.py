@@ -13,6 +13,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from web.customer_access import CustomerAccessBase
+
 MAX_LINE_QUANTITY = 99
 
 
@@ -220,3 +222,10 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+class CustomerAccess(CustomerAccessBase):
+    """Customers accounts said are deactivated or deleted (and reactivated): whose tokens this module refuses."""
+
+    class Meta:
+        verbose_name_plural = "customer access"

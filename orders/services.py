@@ -34,6 +34,7 @@ from orders.models import (
     Cart,
     CartItem,
     Customer,
+    CustomerAccess,
     Order,
     OrderLine,
     PaymentAttempt,
@@ -614,3 +615,9 @@ def order_cancel(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> Order:
             )
         )
     return order
+
+
+def customer_access_apply(*, customer_id: uuid.UUID, active: bool, as_of: datetime) -> None:
+    """Record what accounts said of a customer (deactivated, reactivated, deleted); newer facts win."""
+    with transaction.atomic(using=DATABASE):
+        CustomerAccess.apply(customer_id=customer_id, active=active, as_of=as_of)

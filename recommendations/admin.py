@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 
-from recommendations.models import ModelChange, ModelSnapshot, ModelState, Purchase, RecoBook
+from recommendations.models import CustomerAccess, ModelChange, ModelSnapshot, ModelState, Purchase, RecoBook
+from web.customer_access import CustomerAccessAdmin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -77,3 +78,6 @@ class ModelSnapshotAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("data")
+
+
+admin.site.register(CustomerAccess, CustomerAccessAdmin)

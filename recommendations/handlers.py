@@ -7,6 +7,7 @@ confirmation of a known order, or one that a cancellation overtook, teaches noth
 
 from __future__ import annotations
 
+from accounts.contracts import CustomerDeactivated, CustomerDeleted, CustomerReactivated
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn
 from messaging import handles, handles_batch, occurred_at
 from orders.contracts import OrderCancelled, OrderConfirmed
@@ -80,3 +81,14 @@ def books_upsert_on_books_updated(events: list[BookUpdated]) -> None:
 @handles(BookWithdrawn)
 def book_withdraw_on_book_withdrawn(event: BookWithdrawn) -> None:
     services.book_withdraw(book_id=event.book_id)
+
+
+# Kept apart from any other use of accounts' events: this copy only decides whose tokens are refused.
+@handles(CustomerDeactivated, CustomerDeleted)
+def customer_access_refuse_on_customer_deactivated(event: CustomerDeactivated | CustomerDeleted) -> None:
+    services.customer_access_apply(customer_id=event.customer_id, active=False, as_of=occurred_at(event))
+
+
+@handles(CustomerReactivated)
+def customer_access_allow_on_customer_reactivated(event: CustomerReactivated) -> None:
+    services.customer_access_apply(customer_id=event.customer_id, active=True, as_of=occurred_at(event))

@@ -13,6 +13,8 @@ import uuid
 
 from django.db import models
 
+from web.customer_access import CustomerAccessBase
+
 
 class RecoBook(models.Model):
     """What recommendations knows of a book, from catalog's BookPublished/BookUpdated/BookWithdrawn."""
@@ -126,3 +128,10 @@ class ModelSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot v{self.version} ({self.size_bytes:,} bytes)"
+
+
+class CustomerAccess(CustomerAccessBase):
+    """Customers accounts said are deactivated or deleted (and reactivated): whose tokens this module refuses."""
+
+    class Meta:
+        verbose_name_plural = "customer access"

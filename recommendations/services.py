@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from recommendations import store
-from recommendations.models import ModelChange, ModelSnapshot, Purchase, RecoBook
+from recommendations.models import CustomerAccess, ModelChange, ModelSnapshot, Purchase, RecoBook
 from recommendations.routers import DATABASE
 
 
@@ -222,3 +222,9 @@ def model_rebuild(*, progress: store.Progress | None = None) -> RebuildResult:
         progress("saving snapshot", 0, 0)
     snapshot = store.save_snapshot(engine, version=version, generation=None)
     return RebuildResult(version=version, purchase_lines=lines, snapshot=snapshot)
+
+
+def customer_access_apply(*, customer_id: uuid.UUID, active: bool, as_of: datetime) -> None:
+    """Record what accounts said of a customer (deactivated, reactivated, deleted); newer facts win."""
+    with transaction.atomic(using=DATABASE):
+        CustomerAccess.apply(customer_id=customer_id, active=active, as_of=as_of)

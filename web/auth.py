@@ -7,12 +7,55 @@ database: the token's subject is the customer id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
-from rest_framework.exceptions import NotAuthenticated
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTStatelessUserScheme
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
+from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.models import TokenUser
 
 CUSTOMER_ROLE = "customer"
+
+#: module -> "is this customer refused?", answered from the module's own database.
+_customer_gates: dict[str, Callable[[uuid.UUID], bool]] = {}
+
+
+def customer_gate_register(module: str, refused: Callable[[uuid.UUID], bool]) -> None:
+    """Let ``module`` refuse the tokens of customers it has learned are deactivated or deleted.
+
+    A token stays valid until it expires; a module that has seen ``accounts.CustomerDeactivated``
+    (or ``CustomerDeleted``) refuses it at once, without calling accounts.
+    """
+    _customer_gates[module] = refused
+
+
+class CustomerJWTAuthentication(JWTStatelessUserAuthentication):
+    """simplejwt's stateless check, then the serving module's own word on the customer.
+
+    The module is the one whose view answers (``orders.api.views`` -> ``orders``), so in one
+    process every module still asks its own copy, exactly as it would as a service.
+    """
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None or not is_customer(result[0]):
+            return result
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        refused = _customer_gates.get(type(view).__module__.partition(".")[0]) if view is not None else None
+        try:
+            customer_id = uuid.UUID(str(result[1]["sub"]))
+        except (KeyError, ValueError):
+            return result  # customer_id_of refuses it with its own sentence
+        if refused is not None and refused(customer_id):
+            raise AuthenticationFailed("This customer account is deactivated or deleted.", code="customer_inactive")
+        return result
+
+
+class CustomerJWTScheme(SimpleJWTStatelessUserScheme):
+    """The OpenAPI security scheme stays simplejwt's ``jwtAuth`` (Bearer JWT): only the check grew."""
+
+    target_class = "web.auth.CustomerJWTAuthentication"
 
 
 def is_customer(user) -> bool:

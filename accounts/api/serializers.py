@@ -64,8 +64,11 @@ class TokenPairSerializer(AccessTokenSerializer):
 
 
 class RegistrationSerializer(serializers.Serializer):
-    customer = CustomerSerializer()
-    tokens = TokenPairSerializer()
+    """The same answer whether the email was free or already had an account (no enumeration)."""
+
+    email = serializers.EmailField(help_text="The email, as it will be stored (lower case).")
+    detail = serializers.CharField()
+    sign_in = serializers.CharField(help_text="Where to sign in with this email and password.")
 
 
 class AddressSerializer(serializers.ModelSerializer):

@@ -24,7 +24,7 @@ from accounts.api.serializers import (
     TokenPairSerializer,
 )
 from accounts.errors import BEARER_CHALLENGE
-from accounts.models import Address, Customer
+from accounts.models import Address, Customer, normalize_email
 from web.auth import IsCustomer, customer_id_of
 
 
@@ -53,14 +53,31 @@ class CustomerView(AccountsView):
         return customer
 
 
+REGISTERED = (
+    "Registration received. Sign in with this email and password. If this email already had an "
+    "account, nothing was changed: sign in with that account's password instead."
+)
+
+
 class RegisterView(PublicView):
-    @extend_schema(request=RegisterSerializer, responses={201: RegistrationSerializer}, summary="Register")
+    """202 with the same body whether the account was created or the email was taken.
+
+    Anything else (a 400 on a taken email, tokens only for a new account) would tell anyone
+    which emails are registered. A new customer signs in next; one who forgot they had an
+    account reads, in the same answer, that their earlier password still applies.
+    """
+
+    @extend_schema(request=RegisterSerializer, responses={202: RegistrationSerializer}, summary="Register")
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        customer = services.customer_register(**serializer.validated_data)
-        body = {"customer": CustomerSerializer(customer).data, "tokens": tokens.token_pair_for(customer)}
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": "/api/accounts/me/"})
+        services.customer_register(**serializer.validated_data)
+        body = {
+            "email": normalize_email(serializer.validated_data["email"]),
+            "detail": REGISTERED,
+            "sign_in": "/api/accounts/token/",
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class TokenObtainView(PublicView):

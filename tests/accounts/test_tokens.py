@@ -14,7 +14,11 @@ REFRESH = "/api/accounts/token/refresh/"
 def decode(token: str) -> dict:
     """Verify the way every other module does: RS256 with the public key alone."""
     return jwt.decode(
-        token, settings.SIMPLE_JWT["VERIFYING_KEY"], algorithms=["RS256"], issuer=settings.SIMPLE_JWT["ISSUER"]
+        token,
+        settings.SIMPLE_JWT["VERIFYING_KEY"],
+        algorithms=["RS256"],
+        issuer=settings.SIMPLE_JWT["ISSUER"],
+        audience=settings.SIMPLE_JWT["AUDIENCE"],
     )
 
 
@@ -37,6 +41,7 @@ def test_sign_in_returns_rs256_tokens_naming_the_customer():
     assert access["role"] == "customer"
     assert access["token_type"] == "access"
     assert access["iss"] == "quire-accounts"
+    assert access["aud"] == "quire"
     assert (access["email"], access["name"]) == ("ada@example.com", "Ada")
     refresh = decode(body["refresh"])
     assert refresh["token_type"] == "refresh"

@@ -62,6 +62,7 @@ def public_key_only_backend() -> TokenBackend:
         signing_key=None,
         verifying_key=settings.SIMPLE_JWT["VERIFYING_KEY"],
         issuer=settings.SIMPLE_JWT["ISSUER"],
+        audience=settings.SIMPLE_JWT["AUDIENCE"],
     )
 
 
@@ -92,6 +93,7 @@ def claims(customer: Customer, **overrides) -> dict:
         "iat": now,
         "jti": uuid.uuid4().hex,
         "iss": settings.SIMPLE_JWT["ISSUER"],
+        "aud": settings.SIMPLE_JWT["AUDIENCE"],
         "sub": str(customer.id),
         "role": "customer",
         **overrides,
@@ -124,7 +126,11 @@ def test_accounts_token_verifies_with_public_key_alone(customer):
     token = str(access_token_for(customer))
 
     payload = jwt.decode(
-        token, settings.SIMPLE_JWT["VERIFYING_KEY"], algorithms=["RS256"], issuer=settings.SIMPLE_JWT["ISSUER"]
+        token,
+        settings.SIMPLE_JWT["VERIFYING_KEY"],
+        algorithms=["RS256"],
+        issuer=settings.SIMPLE_JWT["ISSUER"],
+        audience=settings.SIMPLE_JWT["AUDIENCE"],
     )
 
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
@@ -200,10 +206,19 @@ def test_token_from_another_issuer_is_rejected(client, customer, issuer):
     assert_unauthorized(bearer(client, signed(payload)))
 
 
+@pytest.mark.parametrize("audience", ["another-shop", None], ids=["wrong-audience", "no-audience"])
+def test_token_for_another_audience_is_rejected(client, customer, audience):
+    payload = claims(customer, aud=audience)
+    if audience is None:
+        del payload["aud"]
+
+    assert_unauthorized(bearer(client, signed(payload)))
+
+
 def test_refresh_token_is_not_an_access_token(client, customer):
     refresh = RefreshToken()
     refresh["sub"], refresh["role"] = str(customer.id), "customer"
-    token = signed({**refresh.payload, "iss": settings.SIMPLE_JWT["ISSUER"]})
+    token = signed({**refresh.payload, "iss": settings.SIMPLE_JWT["ISSUER"], "aud": settings.SIMPLE_JWT["AUDIENCE"]})
 
     response = bearer(client, token)
 

@@ -105,7 +105,13 @@ def test_the_map_of_a_grouping_has_processes_databases_prefixes_topics_and_event
     assert recommendations["database"] == {"alias": "recommendations"}
     assert recommendations["api"] == "/api/recommendations/"
     assert recommendations["publishes_to"] is None
-    assert recommendations["consumes_from"] == ["quire.catalog.events", "quire.orders.events"]
+    assert recommendations["consumes_from"] == ["quire.accounts.events", "quire.catalog.events", "quire.orders.events"]
+    assert {
+        "from": "accounts",
+        "to": "recommendations",
+        "topic": "quire.accounts.events",
+        "events": ["accounts.CustomerDeactivated v1", "accounts.CustomerDeleted v1", "accounts.CustomerReactivated v1"],
+    } in data["flows"]
     assert {
         "from": "orders",
         "to": "recommendations",

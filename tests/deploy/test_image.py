@@ -205,7 +205,7 @@ def test_the_services_complete_a_checkout_confirmed_over_kafka(container, compos
         email = f"image-{uuid.uuid4().hex[:8]}@stage.example"
         expect(
             customer.post("/api/accounts/register/", {"email": email, "password": "Image-Stage-Pa55", "name": "Stage"}),
-            201,
+            202,
         )
         customer.token = expect(
             customer.post("/api/accounts/token/", {"email": email, "password": "Image-Stage-Pa55"}), 200

@@ -33,7 +33,7 @@ def sign_up(name: str = "Ada") -> APIClient:
     registered = anonymous.post(
         "/api/accounts/register/", {"email": email, "password": PASSWORD, "name": name}, format="json"
     )
-    assert registered.status_code == 201, registered.json()
+    assert registered.status_code == 202, registered.json()
     signed_in = anonymous.post("/api/accounts/token/", {"email": email, "password": PASSWORD}, format="json")
     assert signed_in.status_code == 200, signed_in.json()
     client = APIClient()

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 JWT_ISSUER = "quire-accounts"  # settings.SIMPLE_JWT["ISSUER"]'s default
+JWT_AUDIENCE = "quire"  # settings.SIMPLE_JWT["AUDIENCE"]'s default
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class JwtKeys:
             "exp": now + 3600,
             "jti": uuid.uuid4().hex,
             "iss": JWT_ISSUER,
+            "aud": JWT_AUDIENCE,
             "sub": str(customer_id),
             "role": "customer",
         }
