@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path, re_path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -17,6 +18,7 @@ from rest_framework.reverse import reverse
 from config.health import LiveView, ReadyView
 from config.metrics import metrics_view
 from web.problems import api_not_found
+from web.throttling import throttled_login
 
 handler404 = "web.problems.handler404"
 handler500 = "web.problems.handler500"
@@ -59,6 +61,9 @@ def api_root(request, format=None):
 ADMIN_PREFIX = "admin/" if settings.SERVICE == "all" else f"admin/{settings.SERVICE}/"
 admin.site.site_header = "Quire administration" + ("" if settings.SERVICE == "all" else f" — {settings.SERVICE}")
 urlpatterns = [
+    # Staff sign-ins are rate limited and hash in a bounded slot (web/throttling.py), like customers'.
+    path(ADMIN_PREFIX + "login/", throttled_login(admin.site.login)),
+    path("api-auth/login/", throttled_login(LoginView.as_view(template_name="rest_framework/login.html"))),
     path(ADMIN_PREFIX, admin.site.urls),
     path("api/", api_root, name="api-root"),
     path("health/live/", LiveView.as_view(), name="health-live"),
