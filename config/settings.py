@@ -203,7 +203,7 @@ REST_FRAMEWORK = {
 # --- abuse: rate limits over a store every process shares, and bounded password hashing (web/throttling.py)
 # The client's address: how many proxies in front of this process append to X-Forwarded-For (the gateway
 # does; a Kubernetes ingress in front of it is one more). 0 trusts no header (the one-process shop).
-REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0 if SERVICE == topology.ALL else 1)
+REST_FRAMEWORK["NUM_PROXIES"] = int(env.str("NUM_PROXIES", default="") or (0 if SERVICE == topology.ALL else 1))
 THROTTLE_ENABLED = env.bool("THROTTLE_ENABLED", default=True)
 THROTTLE_KEY_PREFIX = "quire-throttle:"
 THROTTLE_RATES = {
