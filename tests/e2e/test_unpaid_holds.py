@@ -31,8 +31,9 @@ def test_an_unpaid_order_expires_and_its_copies_go_back_on_sale(shop: Shop):
         "from datetime import timedelta; from django.utils import timezone; from orders.models import Order; "
         f"Order.objects.filter(pk='{order['id']}').update(payment_due_at=timezone.now() - timedelta(seconds=1))",
     )
-    swept = shop.manage("orders", "orders_expire_unpaid")
-    assert f"order {order['id']}: not paid in time, cancelled" in swept.stdout, swept.stdout
+    # The operator's sweep; the service's own periodic one (run_service's expiry child) may have been
+    # quicker, either way the order is cancelled once the command has run.
+    shop.manage("orders", "orders_expire_unpaid")
 
     expired = expect(hoarder.get(f"/api/orders/{order['id']}/"), 200)
     assert expired["state"] == "cancelled" and expired["cancellation"]["reason"] == "payment_timeout", expired
