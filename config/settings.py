@@ -19,9 +19,12 @@ if (BASE_DIR / ".env").is_file():
 VAR_DIR = Path(env.str("QUIRE_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- topology -----------------------------------------------------------------
-SERVICE = env.str("SERVICE", default=topology.ALL).strip().lower()
-SERVED_MODULES = topology.served_modules(SERVICE)
-EVENT_TRANSPORT = topology.check_transport(SERVICE, env.str("EVENT_TRANSPORT", default="inprocess"))
+# SERVICE: all, one module, or a comma-separated set; from here on SERVICE is the set's one name
+# ("all", "orders", "accounts+catalog+orders"), however it was spelled.
+_SERVICE = env.str("SERVICE", default=topology.ALL)
+SERVED_MODULES = topology.served_modules(_SERVICE)
+SERVICE = topology.service_name(SERVED_MODULES)
+EVENT_TRANSPORT = topology.check_transport(_SERVICE, env.str("EVENT_TRANSPORT", default="inprocess"))
 
 # --- core ---------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=True)
