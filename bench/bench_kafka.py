@@ -24,9 +24,11 @@ the server of CATALOG_DATABASE_URL) and its own topic prefix, so it touches no o
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -38,8 +40,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-BOOKS_CSV = Path("/work/shared/data/goodbooks-10k/books.csv")
+from environment import BASE_DIR, BOOKS_CSV, production_settings  # bench/: benchmarks run as scripts from bench/
+
 BENCH_MODULES = ("catalog", "recommendations")
 HANDLER_NAME = "recommendations.handlers.bench_book_seen"
 
@@ -77,6 +79,13 @@ def create_bench_databases() -> None:
 
 
 def service_env(service: str, prefix: str) -> dict[str, str]:
+    # As in production (DEBUG off: no per-query debug bookkeeping), with one throwaway secret and
+    # key pair for the whole run: kept in this process's environment, which the relay and consumer
+    # processes it starts inherit (so they find QUIRE_BENCH_KEYS set and make no pair of their own).
+    if "QUIRE_BENCH_KEYS" not in os.environ:
+        os.environ["QUIRE_BENCH_KEYS"] = keys = tempfile.mkdtemp(prefix="quire-bench-kafka-keys-")
+        atexit.register(shutil.rmtree, keys, ignore_errors=True)
+        os.environ.update(production_settings(Path(keys)))
     env = dict(os.environ)
     env.update(
         {
@@ -84,9 +93,6 @@ def service_env(service: str, prefix: str) -> dict[str, str]:
             "EVENT_TRANSPORT": "kafka",
             "KAFKA_TOPIC_PREFIX": prefix,
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            # As in production: no per-query debug bookkeeping.
-            "DEBUG": "false",
-            "SECRET_KEY": env.get("SECRET_KEY") or "bench-only-" + "x" * 40,
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(BASE_DIR),
         }
@@ -215,7 +221,7 @@ def measure_relay(batch_size: int) -> tuple[int, float]:
     from messaging.kafka.relay import OutboxRelay
 
     with OutboxRelay(["catalog"], batch_size=batch_size) as relay:
-        relay._get_producer()  # connect first: the rate is the steady state, not the bootstrap
+        relay._sender._get_producer()  # connect first: the rate is the steady state, not the bootstrap
         started = time.perf_counter()
         published = relay.drain()
         elapsed = time.perf_counter() - started

@@ -42,10 +42,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from report import write_section  # bench/report.py: benchmarks run as scripts from bench/
+from environment import BASE_DIR, BOOKS_CSV, production_settings  # bench/: benchmarks run as scripts from bench/
+from report import write_section
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-BOOKS_CSV = BASE_DIR.parent / "shared" / "data" / "goodbooks-10k" / "books.csv"
 ALIASES = ("default", "accounts", "catalog", "orders", "recommendations")
 
 
@@ -53,16 +52,9 @@ def setup_django(directory: str) -> None:
     """Point every database at a throwaway SQLite file before Django reads its settings."""
     sys.path.insert(0, str(BASE_DIR))
     from config.databases import url_variable
-    from config.keys import generate_key_pair
 
     # Production settings (DEBUG off: no query log), with a throwaway key pair.
-    private_pem, public_pem = generate_key_pair()
-    for name, pem in (("JWT_PRIVATE_KEY_FILE", private_pem), ("JWT_PUBLIC_KEY_FILE", public_pem)):
-        path = Path(directory) / f"{name.lower()}.pem"
-        path.write_text(pem)
-        os.environ[name] = str(path)
-    os.environ["DEBUG"] = "false"
-    os.environ["SECRET_KEY"] = uuid.uuid4().hex * 2
+    os.environ.update(production_settings(Path(directory)))
     os.environ["QUIRE_VAR_DIR"] = directory
     for alias in ALIASES:
         os.environ[url_variable(alias)] = f"sqlite:///{directory}/{alias}.sqlite3"

@@ -32,7 +32,7 @@ from catalog.models import Author, Book, BookAuthor, Genre, Stock
 from catalog.routers import DATABASE
 from catalog.rows import BadRow, Row, parse_row
 from catalog.services import book_names, book_state, search_document_of
-from messaging import Event, publish_many, wake
+from messaging import Event, deliver_pending, publish_many
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +143,11 @@ def books_import(
     return report
 
 
-def events_deliver() -> None:
-    """Wake the transport for catalog's outbox. In one process this hands every imported event
-    to the subscribed handlers now; with Kafka it only nudges the relay."""
-    wake(DATABASE)
+def events_deliver(on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Carry catalog's outbox: in one process every waiting event (this import's, and what an
+    interrupted one left) goes to the subscribed handlers now, with ``on_progress(done, total)``,
+    and the count is returned; with Kafka it only nudges the relay (0)."""
+    return deliver_pending(DATABASE, on_progress)
 
 
 def _count_rows(path: Path) -> int:

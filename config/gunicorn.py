@@ -11,6 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from django.conf import settings
 
 logconfig_dict = settings.LOGGING
+# The longest request line gunicorn accepts (its maximum; the default 4094 answered long filter
+# queries with its own HTML 414); nginx's large_client_header_buffers default is 8k as well.
+limit_request_line = 8190
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms corr=%({x-correlation-id}o)s'
 
 

@@ -7,6 +7,7 @@ In development (DEBUG) a key pair is generated under var/ on first run.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import environ
@@ -65,3 +66,25 @@ def load_jwt_keys(
     raise ImproperlyConfigured(
         f"No JWT signing keys: set {wanted} (PEM files), or DEBUG=true to generate a development pair."
     )
+
+
+def local_secret_key(var_dir: Path) -> str:
+    """This machine's secret key under ``var_dir``, made once and kept (0600).
+
+    Several services may start at once: each writes a candidate to its own file and links it into
+    place, which fails if another got there first; the file in place is complete either way.
+    """
+    path = var_dir / "secret-key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        candidate = var_dir / f".secret-key.{os.getpid()}"
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return path.read_text().strip()

@@ -20,9 +20,12 @@ if (BASE_DIR / ".env").is_file():
 VAR_DIR = Path(env.str("QUIRE_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- topology -----------------------------------------------------------------
-SERVICE = env.str("SERVICE", default=topology.ALL).strip().lower()
-SERVED_MODULES = topology.served_modules(SERVICE)
-EVENT_TRANSPORT = topology.check_transport(SERVICE, env.str("EVENT_TRANSPORT", default="inprocess"))
+# SERVICE: all, one module, or a comma-separated set; from here on SERVICE is the set's one name
+# ("all", "orders", "accounts+catalog+orders"), however it was spelled.
+_SERVICE = env.str("SERVICE", default=topology.ALL)
+SERVED_MODULES = topology.served_modules(_SERVICE)
+SERVICE = topology.service_name(SERVED_MODULES)
+EVENT_TRANSPORT = topology.check_transport(_SERVICE, env.str("EVENT_TRANSPORT", default="inprocess"))
 
 # --- core ---------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=True)
@@ -33,6 +36,11 @@ if not SECRET_KEY:
     SECRET_KEY = "quire-development-only-secret-key-not-for-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# run_service's web server: gunicorn worker processes (0 = 1 with in-process events, whose web
+# process relays its own outbox, 2 with Kafka) and threads per worker; --workers/--threads win.
+WEB_WORKERS = env.int("WEB_WORKERS", default=0)
+WEB_THREADS = env.int("WEB_THREADS", default=4)
 
 # --- HTTPS: one switch for a shop served over TLS (by the gateway or a load balancer) ----------
 # SECURE_HTTPS=true redirects plain HTTP to HTTPS, sends HSTS and marks the session and CSRF cookies
@@ -72,6 +80,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First and last: request counts and latency by view, method and status (django-prometheus).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # A body over REQUEST_BODY_MAX_BYTES is a 413 problem before anything reads it.
+    "web.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Each process serves its own STATIC_ROOT (collected into the image), so a service reached
     # without the gateway still has a styled admin and Swagger UI.
@@ -87,6 +97,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "web.problems.csrf_failure"
 if SERVICE != topology.ALL:
     # Services share one host name behind the gateway: separate cookies keep their admin sessions apart.
     SESSION_COOKIE_NAME = f"quire_{SERVICE}_sessionid"
@@ -179,6 +190,10 @@ ORDERS_MAX_UNPAID_COPIES = env.int("ORDERS_MAX_UNPAID_COPIES", default=50)
 RECOMMENDATIONS_CHECKPOINT_EVERY = env.int("RECOMMENDATIONS_CHECKPOINT_EVERY", default=10_000)
 
 # --- web: DRF, problem details, OpenAPI, JWT ---------------------------------------
+# The largest request body accepted (413 above it). The gateway's client_max_body_size is rendered
+# from the same variable (scripts/services.sh, docker/compose.services.yml), so both refuse alike.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 JWT_PRIVATE_KEY, JWT_PUBLIC_KEY = keys.load_jwt_keys(
     env, var_dir=VAR_DIR, needs_private="accounts" in SERVED_MODULES, allow_generate=DEBUG
 )
@@ -189,14 +204,24 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # An error is application/problem+json from the JSON renderer, a text/html page from the
+    # browsable API: each response is the type it declares (web.renderers).
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "web.renderers.JSONRenderer",
+        "web.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's parsers, the JSON one bounded in nesting depth (web.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "web.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # OPTIONS without DRF's object lookup, which our selector-based views do not support (web.metadata).
+    "DEFAULT_METADATA_CLASS": "web.metadata.Metadata",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "web.schema.AutoSchema",  # documents every operation's problem responses
     "EXCEPTION_HANDLER": "web.problems.problem_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "web.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 20,
 }
 
@@ -249,13 +274,16 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quire API",
-    "DESCRIPTION": "The Quire bookshop: one API per module under /api/<module>/.",
+    # Markdown in Swagger UI: a bare <module> would be taken for an HTML tag and vanish.
+    "DESCRIPTION": "The Quire bookshop: one API per module under `/api/{module}/`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API is JSON: the form parsers serve the browsable API's HTML forms and stay undocumented.
+    "PARSER_WHITELIST": ["web.parsers.JSONParser"],
 }
 
 # Logs: one JSON object per line in production, a readable line in development (config/logs.py).

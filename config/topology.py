@@ -14,15 +14,37 @@ TRANSPORTS: tuple[str, ...] = ("inprocess", "kafka")
 
 
 def served_modules(service: str) -> tuple[str, ...]:
-    """The modules a process started with ``SERVICE=service`` serves."""
+    """The modules a process started with ``SERVICE=service`` serves, in the order of ``MODULES``.
+
+    ``service`` is ``all``, one module, or a comma-separated set of modules (``accounts,catalog,orders``).
+    """
     service = service.strip().lower()
     if service == ALL:
         return MODULES
-    if service in MODULES:
-        return (service,)
-    raise ImproperlyConfigured(
-        f"SERVICE={service!r} is not a module of Quire: set SERVICE to 'all' or one of {', '.join(MODULES)}."
-    )
+    names = [name.strip() for name in service.split(",")]
+    hint = f"set SERVICE to 'all', one of {', '.join(MODULES)}, or a comma-separated set of them"
+    if not service or "" in names:
+        raise ImproperlyConfigured(f"SERVICE={service!r} names an empty module: {hint} (e.g. accounts,catalog,orders).")
+    unknown = [name for name in names if name not in MODULES]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"SERVICE={service!r} names {', '.join(map(repr, unknown))}, not a module of Quire: {hint}."
+        )
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ImproperlyConfigured(
+            f"SERVICE={service!r} names {', '.join(twice)} more than once: name each module once ({hint})."
+        )
+    return tuple(module for module in MODULES if module in names)
+
+
+def service_name(modules: tuple[str, ...]) -> str:
+    """The one name of a process serving ``modules``: ``all``, or the modules joined by ``+``.
+
+    It names the process's admin (``/admin/<name>/`` when it is one module), its cookies, its
+    log lines and metrics directory, the same for every spelling of the same set.
+    """
+    return ALL if modules == MODULES else "+".join(modules)
 
 
 def check_transport(service: str, transport: str) -> str:
@@ -31,9 +53,9 @@ def check_transport(service: str, transport: str) -> str:
         raise ImproperlyConfigured(
             f"EVENT_TRANSPORT={transport!r} is unknown: set EVENT_TRANSPORT to 'inprocess' or 'kafka'."
         )
-    if transport == "inprocess" and service != ALL:
+    if transport == "inprocess" and served_modules(service) != MODULES:
         raise ImproperlyConfigured(
-            f"SERVICE={service} runs one module alone, so its events must cross processes: "
+            f"SERVICE={service} serves only some modules, so events must cross processes: "
             "set EVENT_TRANSPORT=kafka (and KAFKA_BOOTSTRAP_SERVERS), or use SERVICE=all."
         )
     return transport

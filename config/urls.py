@@ -32,7 +32,11 @@ def module_urlpatterns(module: str) -> list:
 def module_docs(module: str) -> list:
     schema = SpectacularAPIView.as_view(
         urlconf=SimpleNamespace(urlpatterns=module_urlpatterns(module)),
-        custom_settings={"TITLE": f"Quire {module} API"},
+        custom_settings={
+            "TITLE": f"Quire {module} API",
+            "DESCRIPTION": f"The {module} module of the Quire bookshop, under `/api/{module}/`. "
+            "Every error is an RFC 9457 problem details body (`application/problem+json`).",
+        },
     )
     return [
         path(f"api/{module}/schema/", schema, name=f"{module}-schema"),
@@ -57,15 +61,22 @@ def api_root(request, format=None):
     )
 
 
-# One admin per process. A service mounts its admin under /admin/<module>/ so that a gateway
-# can route every service's admin by prefix, as it routes /api/<module>/.
-ADMIN_PREFIX = "admin/" if settings.SERVICE == "all" else f"admin/{settings.SERVICE}/"
+# One admin per process. A service mounts it under /admin/<module>/ for each module it serves, so
+# that the gateway routes /admin/<module>/ by prefix exactly as it routes /api/<module>/, and an
+# admin address stays the same when a module moves between processes. The first mount is the
+# site's own instance namespace, so every link the admin draws points there; the other mounts
+# are the same pages under a second instance namespace (reached, never reversed).
+ADMIN_PREFIXES = ["admin/"] if settings.SERVICE == "all" else [f"admin/{module}/" for module in settings.SERVED_MODULES]
+ADMIN_PREFIX = ADMIN_PREFIXES[0]
 admin.site.site_header = "Quire administration" + ("" if settings.SERVICE == "all" else f" — {settings.SERVICE}")
+admin_mounts = [path(ADMIN_PREFIX, admin.site.urls)] + [
+    path(prefix, (admin.site.get_urls(), "admin", f"admin-{prefix.split('/')[1]}")) for prefix in ADMIN_PREFIXES[1:]
+]
 urlpatterns = [
     # Staff sign-ins are rate limited and hash in a bounded slot (web/throttling.py), like customers'.
-    path(ADMIN_PREFIX + "login/", throttled_login(admin.site.login)),
+    *(path(prefix + "login/", throttled_login(admin.site.login)) for prefix in ADMIN_PREFIXES),
     path("api-auth/login/", throttled_login(LoginView.as_view(template_name="rest_framework/login.html"))),
-    path(ADMIN_PREFIX, admin.site.urls),
+    *admin_mounts,
     path("api/", api_root, name="api-root"),
     path("api/map/", service_map_view, name="service-map"),
     path("api/map/svg/", service_map_svg_view, name="service-map-svg"),

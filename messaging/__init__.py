@@ -10,6 +10,7 @@ This facade is all a module imports from ``messaging``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.utils import timezone
@@ -18,8 +19,9 @@ from messaging.envelope import Envelope
 from messaging.events import Event, InvalidEvent
 from messaging.progress import Progress
 from messaging.publishing import PublishOutsideTransaction, publish, publish_many
-from messaging.registry import handles
+from messaging.registry import handles, handles_batch
 from messaging.routing import ModuleRouter
+from messaging.transports import deliver_pending as _deliver_pending
 from messaging.transports import wake as _wake_transport
 
 
@@ -30,6 +32,16 @@ def wake(alias: str) -> None:
     the transport once, at its end, not once per batch).
     """
     _wake_transport(alias)
+
+
+def deliver_pending(alias: str, on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Carry what waits in ``alias``'s outbox, for an operator command that shows it.
+
+    In-process this delivers every pending event now (an interrupted earlier run's too), calling
+    ``on_progress(done, total)`` as it goes, and returns how many; with Kafka it wakes the relay,
+    which delivers outside the command, and returns 0.
+    """
+    return _deliver_pending(alias, on_progress)
 
 
 def occurred_at(event: Event) -> datetime:
@@ -45,7 +57,9 @@ __all__ = [
     "ModuleRouter",
     "Progress",
     "PublishOutsideTransaction",
+    "deliver_pending",
     "handles",
+    "handles_batch",
     "occurred_at",
     "publish",
     "publish_many",

@@ -1,7 +1,7 @@
-"""Apply one event to one handler: inbox dedupe, retries with backoff, dead letters.
+"""Apply events to one handler: inbox dedupe, retries with backoff, dead letters.
 
-Both transports go through :func:`deliver`, so a handler behaves the same whether
-its event came in-process or from Kafka.
+Both transports go through :func:`deliver` (one event) or :func:`deliver_batch` (several, in one
+transaction), so a handler behaves the same whether its event came in-process or from Kafka.
 """
 
 from __future__ import annotations
@@ -70,6 +70,100 @@ def _inbox_claim(alias: str, envelope: Envelope, handler: str) -> bool:
         return cursor.rowcount == 1
 
 
+def _inbox_claim_many(alias: str, envelopes: list[Envelope], handler: str) -> set[uuid.UUID]:
+    """Insert the inbox rows of ``envelopes`` in one statement; the event ids that were new.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite >= 3.35): the rows
+    that already existed (duplicates) are not returned.
+    """
+    connection = connections[alias]
+    meta = InboxEntry._meta
+    event_id, processed_at = meta.get_field("event_id"), meta.get_field("processed_at")
+    now = processed_at.get_db_prep_value(timezone.now(), connection)
+    values: list[object] = []
+    for envelope in envelopes:
+        values += [event_id.get_db_prep_value(envelope.event_id, connection), handler, envelope.event_type, now]
+    quote = connection.ops.quote_name
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(envelopes))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} (event_id, handler, event_type, processed_at) "
+            f"VALUES {rows} ON CONFLICT (event_id, handler) DO NOTHING RETURNING event_id",
+            values,
+        )
+        # SQLite returns the stored hex text, PostgreSQL a UUID: one form for both.
+        return {uuid.UUID(str(value)) for (value,) in cursor.fetchall()}
+
+
+def _inbox_release(alias: str, envelopes: list[Envelope], handler: str) -> None:
+    """Take back claims made in this transaction (for events not applied in it after all)."""
+    event_ids = [envelope.event_id for envelope in envelopes]
+    InboxEntry.objects.using(alias).filter(event_id__in=event_ids, handler=handler).delete()
+
+
+def apply_batch(
+    envelopes: list[Envelope], subscription: Subscription
+) -> tuple[dict[uuid.UUID, Outcome], tuple[Envelope, str] | None, list[Envelope]]:
+    """Apply ``envelopes`` in order with their inbox rows, in one transaction on the handler's database.
+
+    Stops at the first event that fails: that event is rolled back to its savepoint and its inbox
+    claim taken back, the events before it commit, and it is returned with the ones after it, so
+    that :func:`deliver` retries (and parks) it alone before any later event is applied, as with
+    one-by-one delivery. Returns (outcomes of the committed events, the failed one with its error,
+    "" for a payload that breaks its contract, and the rest).
+    """
+    alias, name = subscription.alias, subscription.name
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    with transaction.atomic(using=alias):
+        claimed = _inbox_claim_many(alias, envelopes, name)
+        todo = []
+        for envelope in envelopes:
+            if envelope.event_id not in claimed:
+                outcomes[envelope.event_id] = Outcome.DUPLICATE
+                continue
+            try:
+                todo.append((envelope, subscription.event_class.from_payload(envelope.payload, envelope)))
+            except InvalidEvent:
+                todo.append((envelope, None))  # fails below, in its place
+        if subscription.batch_function is not None and len(todo) > 1 and _apply_bulk(subscription, todo):
+            outcomes.update((envelope.event_id, Outcome.APPLIED) for envelope, _ in todo)
+            return outcomes, None, []
+        for position, (envelope, event) in enumerate(todo):
+            try:
+                if event is None:
+                    raise InvalidEvent(f"{envelope.event_type} {envelope.event_id} breaks its contract")
+                with transaction.atomic(using=alias), correlation(envelope.correlation_id):
+                    subscription.function(event)
+            except Exception as error:
+                error_text = "" if isinstance(error, InvalidEvent) else traceback.format_exc()
+                logger.warning(
+                    "handler %s failed on %s %s in a batch: delivering it alone",
+                    name,
+                    envelope.event_type,
+                    envelope.event_id,
+                    exc_info=True,
+                )
+                # Nothing after it is applied now: release their claims too, they go in the next batch.
+                _inbox_release(alias, [later for later, _ in todo[position:]], name)
+                rest = [later for later in envelopes if later.event_id not in outcomes and later is not envelope]
+                return outcomes, (envelope, error_text), rest
+            outcomes[envelope.event_id] = Outcome.APPLIED
+    return outcomes, None, []
+
+
+def _apply_bulk(subscription: Subscription, todo: list) -> bool:
+    """The handler's bulk form over ``todo`` under a savepoint; False (rolled back) if it raised."""
+    if any(event is None for _, event in todo):
+        return False
+    try:
+        with transaction.atomic(using=subscription.alias):
+            subscription.batch_function([event for _, event in todo])
+    except Exception:
+        logger.warning("bulk handler of %s failed: applying its events one by one", subscription.name, exc_info=True)
+        return False
+    return True
+
+
 def backoff_seconds(attempt: int) -> float:
     config = messaging_settings
     return min(config.BACKOFF_SECONDS * (2 ** (attempt - 1)), config.BACKOFF_MAX_SECONDS)
@@ -79,11 +173,20 @@ def backoff_seconds(attempt: int) -> float:
 OnPark = Callable[[Envelope, Subscription, DeadLetter], None]
 
 
-def deliver(envelope: Envelope, subscription: Subscription, *, on_park: OnPark | None = None) -> Outcome:
-    """Deliver with retries; after the last attempt the event is parked and delivery goes on."""
+def deliver(
+    envelope: Envelope, subscription: Subscription, *, on_park: OnPark | None = None, failed_in_batch: str = ""
+) -> Outcome:
+    """Deliver with retries; after the last attempt the event is parked and delivery goes on.
+
+    ``failed_in_batch``: the error of an attempt already made in a batch (:func:`deliver_batch`),
+    which counts as the first attempt.
+    """
     attempts = messaging_settings.MAX_ATTEMPTS
-    error_text = ""
-    for attempt in range(1, attempts + 1):
+    error_text = failed_in_batch
+    attempt = done = 1 if failed_in_batch else 0
+    if done and done < attempts:
+        time.sleep(backoff_seconds(done))
+    for attempt in range(done + 1, attempts + 1):
         try:
             return apply_once(envelope, subscription)
         except InvalidEvent as error:
@@ -105,6 +208,43 @@ def deliver(envelope: Envelope, subscription: Subscription, *, on_park: OnPark |
                 time.sleep(backoff_seconds(attempt))
     park(envelope, subscription, error_text, attempts=attempt, on_park=on_park)
     return Outcome.DEAD_LETTERED
+
+
+def deliver_batch(
+    envelopes: list[Envelope], subscription: Subscription, *, on_park: OnPark | None = None
+) -> list[Outcome]:
+    """:func:`deliver` for several events of one handler, in order: one transaction per run of successes.
+
+    Each event still takes effect exactly once (its inbox row commits with its effect). One that
+    fails is rolled back alone, the events before it commit, and it is delivered alone (retries,
+    dead letter) before the batch goes on with the events after it, so the order is that of
+    one-by-one delivery. If a batch transaction itself cannot commit, its events are delivered one
+    by one. Outcomes are in the order of ``envelopes``.
+    """
+    if len(envelopes) == 1:
+        return [deliver(envelopes[0], subscription, on_park=on_park)]
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    remaining = list({envelope.event_id: envelope for envelope in envelopes}.values())
+    while remaining:
+        try:
+            applied, failed, remaining = apply_batch(remaining, subscription)
+        except Exception:
+            logger.warning("batch for %s failed: delivering one by one", subscription.name, exc_info=True)
+            applied, failed = {}, None
+            for envelope in remaining:
+                applied[envelope.event_id] = deliver(envelope, subscription, on_park=on_park)
+            remaining = []
+        outcomes.update(applied)
+        if failed is not None:
+            envelope, error_text = failed
+            outcomes[envelope.event_id] = deliver(envelope, subscription, on_park=on_park, failed_in_batch=error_text)
+    # An event repeated within the batch (a redelivery) took effect at its first place only.
+    seen: set[uuid.UUID] = set()
+    result = []
+    for envelope in envelopes:
+        result.append(Outcome.DUPLICATE if envelope.event_id in seen else outcomes[envelope.event_id])
+        seen.add(envelope.event_id)
+    return result
 
 
 def park(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from messaging.conf import messaging_settings
 from messaging.events import Event
 
 Handler = Callable[[Event], None]
+BatchHandler = Callable[[list[Event]], None]
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,8 @@ class Subscription:
     name: str
     event_class: type[Event]
     function: Handler
+    #: The handler's bulk form (:func:`handles_batch`), if it declares one.
+    batch_function: BatchHandler | None = None
 
     @property
     def alias(self) -> str:
@@ -47,6 +50,26 @@ def handles(*event_classes: type[Event]) -> Callable[[Handler], Handler]:
         return function
 
     return register
+
+
+def handles_batch(handler: Handler) -> Callable[[BatchHandler], BatchHandler]:
+    """Declare the bulk form of ``handler`` (a function already decorated with :func:`handles`).
+
+    Delivery may then call it with several of the handler's events at once, in their order, in
+    one transaction with their inbox rows: it must have the same effect as calling ``handler``
+    on each in turn. If it raises, the events are applied one by one with ``handler`` instead,
+    so a failing event is found, retried and dead-lettered alone.
+    """
+
+    def register_batch(batch_function: BatchHandler) -> BatchHandler:
+        names = [name for name, s in _subscriptions.items() if s.function is handler]
+        if not names:
+            raise TypeError(f"@handles_batch({handler.__qualname__}): decorate it with @handles first")
+        for name in names:
+            _subscriptions[name] = replace(_subscriptions[name], batch_function=batch_function)
+        return batch_function
+
+    return register_batch
 
 
 def register(subscription: Subscription) -> None:

@@ -8,14 +8,16 @@ time (older than what is applied changes nothing), order events by the order's s
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from accounts.contracts import CustomerRegistered, CustomerUpdated
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn, StockChanged, StockRejected, StockReserved
-from messaging import handles, occurred_at
+from messaging import handles, handles_batch, occurred_at
 from orders import services
 
 
-def _product_state_apply(event: BookPublished | BookUpdated) -> None:
-    services.product_state_apply(
+def _product_state(event: BookPublished | BookUpdated) -> services.ProductState:
+    return services.ProductState(
         book_id=event.book_id,
         title=event.title,
         price=event.price,
@@ -26,14 +28,28 @@ def _product_state_apply(event: BookPublished | BookUpdated) -> None:
     )
 
 
+def _product_state_apply(event: BookPublished | BookUpdated) -> None:
+    services.product_state_apply(**asdict(_product_state(event)))
+
+
 @handles(BookPublished)
 def product_state_apply_on_book_published(event: BookPublished) -> None:
     _product_state_apply(event)
 
 
+@handles_batch(product_state_apply_on_book_published)
+def products_state_apply_on_books_published(events: list[BookPublished]) -> None:
+    services.products_state_apply(states=[_product_state(event) for event in events])
+
+
 @handles(BookUpdated)
 def product_state_apply_on_book_updated(event: BookUpdated) -> None:
     _product_state_apply(event)
+
+
+@handles_batch(product_state_apply_on_book_updated)
+def products_state_apply_on_books_updated(events: list[BookUpdated]) -> None:
+    services.products_state_apply(states=[_product_state(event) for event in events])
 
 
 @handles(BookWithdrawn)

@@ -55,6 +55,37 @@ def _product_for_update(book_id: int) -> Product:
     return product
 
 
+@dataclass(frozen=True)
+class ProductState:
+    """A book's public state as catalog.BookPublished/BookUpdated carry it, as of ``as_of``."""
+
+    book_id: int
+    title: str
+    price: Decimal
+    currency: str
+    active: bool
+    available: int
+    as_of: datetime
+
+
+def _state_apply(product: Product, state: ProductState) -> None:
+    # An event older than what was already applied changes nothing; stock carried by the
+    # book event is applied only if newer than the last StockChanged.
+    if product.state_as_of is None or state.as_of >= product.state_as_of:
+        product.title = state.title[:500]
+        product.price = state.price
+        product.currency = state.currency.upper()
+        product.active = state.active
+        product.withdrawn = False
+        product.state_as_of = state.as_of
+    if product.stock_as_of is None or state.as_of >= product.stock_as_of:
+        product.available = state.available
+        product.stock_as_of = state.as_of
+
+
+_STATE_FIELDS = ["title", "price", "currency", "active", "withdrawn", "state_as_of", "available", "stock_as_of"]
+
+
 def product_state_apply(
     *,
     book_id: int,
@@ -72,18 +103,32 @@ def product_state_apply(
     """
     with transaction.atomic(using=DATABASE):
         product = _product_for_update(book_id)
-        if product.state_as_of is None or as_of >= product.state_as_of:
-            product.title = title[:500]
-            product.price = price
-            product.currency = currency.upper()
-            product.active = active
-            product.withdrawn = False
-            product.state_as_of = as_of
-        if product.stock_as_of is None or as_of >= product.stock_as_of:
-            product.available = available
-            product.stock_as_of = as_of
+        _state_apply(product, ProductState(book_id, title, price, currency, active, available, as_of))
         product.save()
     return product
+
+
+def products_state_apply(*, states: Sequence[ProductState]) -> None:
+    """:func:`product_state_apply` for many books: the same effect as applying ``states`` one by one,
+    in their order, in a few statements (a bulk import's thousands of events)."""
+    with transaction.atomic(using=DATABASE):
+        products = {
+            product.book_id: product
+            for product in Product.objects.select_for_update().filter(book_id__in={state.book_id for state in states})
+        }
+        new: dict[int, Product] = {}
+        for state in states:
+            product = products.get(state.book_id)
+            if product is None:
+                product = products[state.book_id] = new[state.book_id] = Product(book_id=state.book_id)
+            _state_apply(product, state)
+        now = timezone.now()
+        for product in products.values():
+            product.updated_at = now
+        # A product another writer inserted meanwhile fails this insert: the caller applies one by one.
+        Product.objects.bulk_create(new.values())
+        known = [product for book_id, product in products.items() if book_id not in new]
+        Product.objects.bulk_update(known, [*_STATE_FIELDS, "updated_at"], batch_size=500)
 
 
 def customer_state_apply(*, customer_id: uuid.UUID, email: str, name: str, as_of: datetime) -> Customer:
@@ -161,6 +206,12 @@ def cart_item_add(*, customer_id: uuid.UUID, book_id: int, quantity: int = 1) ->
         item = cart.items.filter(book_id=book_id).first()
         created = item is None
         if created:
+            if cart.items.count() >= MAX_ORDER_LINES:
+                # A cart the checkout would refuse is no use to anyone: stop it at the checkout's limit.
+                raise ValidationError(
+                    {"book_id": f"A cart holds at most {MAX_ORDER_LINES} books, as many as an order takes."},
+                    code="too_many",
+                )
             item = CartItem.objects.create(cart=cart, book_id=book_id, quantity=quantity)
         else:
             if item.quantity + quantity > MAX_LINE_QUANTITY:

@@ -8,7 +8,7 @@ confirmation of a known order, or one that a cancellation overtook, teaches noth
 from __future__ import annotations
 
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn
-from messaging import handles, occurred_at
+from messaging import handles, handles_batch, occurred_at
 from orders.contracts import OrderCancelled, OrderConfirmed
 from recommendations import services
 
@@ -35,6 +35,17 @@ def purchases_cancel_on_order_cancelled(event: OrderCancelled) -> None:
         )
 
 
+def _book_copy(event: BookPublished | BookUpdated) -> services.BookCopy:
+    return services.BookCopy(
+        book_id=event.book_id,
+        title=event.title,
+        authors=event.authors,
+        genres=event.genres,
+        language=event.language,
+        active=event.active,
+    )
+
+
 def _book_upsert(event: BookPublished | BookUpdated) -> None:
     services.book_upsert(
         book_id=event.book_id,
@@ -51,9 +62,19 @@ def book_upsert_on_book_published(event: BookPublished) -> None:
     _book_upsert(event)
 
 
+@handles_batch(book_upsert_on_book_published)
+def books_upsert_on_books_published(events: list[BookPublished]) -> None:
+    services.books_upsert(books=[_book_copy(event) for event in events])
+
+
 @handles(BookUpdated)
 def book_upsert_on_book_updated(event: BookUpdated) -> None:
     _book_upsert(event)
+
+
+@handles_batch(book_upsert_on_book_updated)
+def books_upsert_on_books_updated(events: list[BookUpdated]) -> None:
+    services.books_upsert(books=[_book_copy(event) for event in events])
 
 
 @handles(BookWithdrawn)

@@ -135,24 +135,57 @@ def book_upsert(
     *, book_id: int, title: str, authors: list[str], genres: list[str], language: str, active: bool
 ) -> bool:
     """Keep our copy of a book's public data; returns False if nothing we use changed (e.g. a price)."""
-    values = {
-        "title": title,
-        "authors": list(authors),
-        "genres": list(genres),
-        "language": language or "",
-        "active": active,
-    }
-    book = RecoBook.objects.filter(book_id=book_id).first()
-    if book is not None and all(getattr(book, name) == value for name, value in values.items()):
-        return False
+    copy = BookCopy(book_id=book_id, title=title, authors=authors, genres=genres, language=language, active=active)
+    return books_upsert(books=[copy]) == 1
+
+
+@dataclass(frozen=True)
+class BookCopy:
+    """The public data of a book that recommendations keeps (from catalog's book events)."""
+
+    book_id: int
+    title: str
+    authors: list[str]
+    genres: list[str]
+    language: str
+    active: bool
+
+
+def books_upsert(*, books: Iterable[BookCopy]) -> int:
+    """:func:`book_upsert` for many books, in their order, in a few statements; how many changed.
+
+    The changes share one model version (one transaction), each changed book with its journal row.
+    """
+    latest = {book.book_id: book for book in books}  # a later copy of the same book wins, as one by one
     with transaction.atomic(using=DATABASE):
+        stored = RecoBook.objects.in_bulk(list(latest))
+        fields = ("title", "authors", "genres", "language", "active")
+        new, changed = [], []
+        for book_id, copy in latest.items():
+            values = {
+                "title": copy.title,
+                "authors": list(copy.authors),
+                "genres": list(copy.genres),
+                "language": copy.language or "",
+                "active": copy.active,
+            }
+            book = stored.get(book_id)
+            if book is None:
+                new.append(RecoBook(book_id=book_id, **values))
+            elif any(getattr(book, name) != value for name, value in values.items()):
+                for name, value in values.items():
+                    setattr(book, name, value)
+                book.updated_at = timezone.now()
+                changed.append(book)
+        if not (new or changed):
+            return 0
         version = store.next_version()
-        if book is None:
-            RecoBook.objects.create(book_id=book_id, **values)
-        else:
-            RecoBook.objects.filter(book_id=book_id).update(**values, updated_at=timezone.now())
-        ModelChange.objects.create(version=version, kind=ModelChange.Kind.BOOK, book_id=book_id)
-    return True
+        RecoBook.objects.bulk_create(new)
+        RecoBook.objects.bulk_update(changed, [*fields, "updated_at"], batch_size=500)
+        ModelChange.objects.bulk_create(
+            ModelChange(version=version, kind=ModelChange.Kind.BOOK, book_id=book.book_id) for book in [*new, *changed]
+        )
+    return len(new) + len(changed)
 
 
 def book_withdraw(*, book_id: int) -> bool:

@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# The split shop on this machine: four services on PostgreSQL and Kafka behind one nginx gateway.
+# The split shop on this machine: services on PostgreSQL and Kafka behind one nginx gateway, one
+# process per group of modules (QUIRE_SERVICES; by default the four single-module services).
 #
 # Usage: scripts/services.sh {start|stop [--all]|status|restart|manage MODULE ARGS...}
 #
 #   start    PostgreSQL and Kafka (scripts/dev/*), Kafka topics, each service's migrations, static
-#            files, the four services (`manage.py run_service`, one per module, in the background),
+#            files, the services (`manage.py run_service`, one per word of QUIRE_SERVICES, in the background),
 #            then the nginx gateway on 127.0.0.1:$PORT. Idempotent: what already runs is left alone.
 #   stop     the gateway and the services this script started; with --all also PostgreSQL and Kafka.
 #   status   what runs, and whether the gateway and each service answer; exit 1 if anything is down.
-#   manage   run `manage.py ARGS...` as the service MODULE (its database, Kafka settings), e.g.
+#   manage   run `manage.py ARGS...` as the service that serves MODULE (its databases, Kafka settings), e.g.
 #            scripts/services.sh manage orders createsuperuser
 #            scripts/services.sh manage catalog import_catalog books.csv
 #
 # Environment (all optional):
+#   QUIRE_SERVICES           the processes: each word one service, `+` joins modules into one process, e.g.
+#                            "accounts+catalog+orders recommendations" (default "accounts catalog orders
+#                            recommendations"). Every module exactly once. A grouped service is
+#                            SERVICE=accounts,catalog,orders; its port is its first module's, its
+#                            `default` database (staff, sessions) its first module's database, its
+#                            state files <name>.pid/.log with the `+` name. The gateway routes each
+#                            module's prefixes to the service that serves it.
 #   PORT                     gateway port on 127.0.0.1 (default 8000)
 #   QUIRE_<MODULE>_PORT      a service's gunicorn port (default 8101 accounts, 8102 catalog, 8103 orders,
-#                            8104 recommendations); services bind 127.0.0.1 only
+#                            8104 recommendations; a grouped service takes its first module's);
+#                            services bind 127.0.0.1 only
 #   QUIRE_SERVICES_DIR       state: pid files, logs, rendered nginx config (default var/services)
-#   QUIRE_SERVICE_WORKERS    gunicorn workers per service (default 1; each has 4 threads)
+#   QUIRE_SERVICE_WORKERS    gunicorn workers per service (default 1; each has WEB_THREADS threads, 4)
+#   QUIRE_<MODULE>_WORKERS   one service's gunicorn workers (default QUIRE_SERVICE_WORKERS); a grouped
+#                            service reads its first module's
+#   DEBUG                    unset: the services run with production settings (DEBUG=false, JSON logs,
+#                            this checkout's var/ secret and key pair); DEBUG=true for development mode
 #   <MODULE>_DATABASE_URL    a service's database (default: from scripts/dev/postgres.sh env)
 #   KAFKA_BOOTSTRAP_SERVERS  the broker (default: from scripts/dev/kafka.sh env)
 #   KAFKA_TOPIC_PREFIX       topic and consumer-group prefix (default quire); two shops on one broker
@@ -52,6 +65,41 @@ log() { printf 'services.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 upper() { printf '%s' "$1" | tr '[:lower:]' '[:upper:]'; }
+
+# The processes of QUIRE_SERVICES, each as its `+` name (accounts+catalog+orders), into SERVICES;
+# every module exactly once, or the start fails saying what to set.
+parse_services() {
+    local word module seen=" " modules
+    SERVICES=()
+    for word in ${QUIRE_SERVICES:-${MODULES[*]}}; do
+        IFS=+ read -r -a modules <<<"$word"
+        ((${#modules[@]} > 0)) || die "QUIRE_SERVICES has an empty service: set it like \"accounts+catalog+orders recommendations\""
+        for module in "${modules[@]}"; do
+            [[ " ${MODULES[*]} " == *" $module "* ]] \
+                || die "QUIRE_SERVICES names '$module', not a module: set it to words of ${MODULES[*]} joined by +"
+            [[ $seen != *" $module "* ]] || die "QUIRE_SERVICES names $module twice: set each module in exactly one service"
+            seen+="$module "
+        done
+        SERVICES+=("$word")
+    done
+    for module in "${MODULES[@]}"; do
+        [[ $seen == *" $module "* ]] || die "QUIRE_SERVICES leaves out $module: set each module in exactly one service"
+    done
+}
+
+first_module() { printf '%s' "${1%%+*}"; }
+service_var() { printf '%s' "${1//+/,}"; }  # accounts+catalog -> SERVICE=accounts,catalog
+
+service_of() {  # the service (its + name) that serves a module
+    local service
+    for service in "${SERVICES[@]}"; do
+        [[ "+$service+" == *"+$1+"* ]] && { printf '%s' "$service"; return; }
+    done
+    die "no service of QUIRE_SERVICES serves $1"
+}
+
+# A process's `+` name as Django names it (SERVICE for all four modules is "all"): its cookie and log names.
+service_port() { port_of "$(first_module "$1")"; }
 
 port_of() {
     local module=$1 var default
@@ -115,7 +163,9 @@ container_args() {
     if [[ -n ${QUIRE_CONTAINER_ENV_DIR:-} && -f $file ]]; then
         while IFS= read -r line; do [[ -n $line ]] && CONTAINER_ARGS+=(--env "$line"); done <"$file"
     fi
-    for variable in SERVICE EVENT_TRANSPORT DATABASE_URL "$(upper "$name")_DATABASE_URL" KAFKA_BOOTSTRAP_SERVERS \
+    # Every module's URL: a grouped service takes those of the modules it serves.
+    for variable in SERVICE EVENT_TRANSPORT DATABASE_URL ACCOUNTS_DATABASE_URL CATALOG_DATABASE_URL \
+        ORDERS_DATABASE_URL RECOMMENDATIONS_DATABASE_URL KAFKA_BOOTSTRAP_SERVERS \
         KAFKA_TOPIC_PREFIX DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_PASSWORD DJANGO_SUPERUSER_EMAIL; do
         if [[ -n ${!variable:-} ]]; then CONTAINER_ARGS+=(--env "$variable=${!variable}"); fi
     done
@@ -135,14 +185,15 @@ manage_as() {
     fi
 }
 
-# Run manage.py as one service: its module's database is also its `default` (contrib apps).
+# Run manage.py as one service (its `+` name): its first module's database is also its `default`
+# (contrib apps); every module's URL variable is exported, and the process takes those it serves.
 as_service() {
-    local module=$1 url_var
+    local service=$1 url_var
     shift
-    url_var="$(upper "$module")_DATABASE_URL"
+    url_var="$(upper "$(first_module "$service")")_DATABASE_URL"
     (
-        export SERVICE="$module" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}" "${url_var?}"
-        manage_as "$module" "$@"
+        export SERVICE="$(service_var "$service")" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}"
+        manage_as "$(first_module "$service")" "$@"
     )
 }
 
@@ -184,25 +235,32 @@ prepare() {
         log "collecting static files into $STATIC_ROOT"
         "$PY" manage.py collectstatic --noinput --verbosity 0
     fi
-    log "migrating the four service databases"
-    local module pids=() failed=0
-    for module in "${MODULES[@]}"; do
-        as_service "$module" migrate --noinput --verbosity 0 >"$STATE/migrate-$module.log" 2>&1 &
+    log "migrating the databases of ${SERVICES[*]}"
+    local service pids=() failed=0
+    for service in "${SERVICES[@]}"; do
+        as_service "$service" migrate --noinput --verbosity 0 >"$STATE/migrate-$service.log" 2>&1 &
         pids+=($!)
     done
-    for i in "${!MODULES[@]}"; do
+    for i in "${!SERVICES[@]}"; do
         if ! wait "${pids[i]}"; then
-            tail -n 30 "$STATE/migrate-${MODULES[i]}.log" >&2
-            log "migrate failed for ${MODULES[i]} (log: $STATE/migrate-${MODULES[i]}.log)"
+            tail -n 30 "$STATE/migrate-${SERVICES[i]}.log" >&2
+            log "migrate failed for ${SERVICES[i]} (log: $STATE/migrate-${SERVICES[i]}.log)"
             failed=1
         fi
     done
     ((failed == 0)) || die "migrations failed"
 }
 
+workers_of() {
+    local var
+    var="QUIRE_$(upper "$1")_WORKERS"
+    printf '%s' "${!var:-$WORKERS}"
+}
+
 start_service() {
-    local module=$1 port pidfile logfile
-    port=$(port_of "$module")
+    local module=$1 port pidfile logfile workers
+    port=$(service_port "$module")
+    workers=$(workers_of "$(first_module "$module")")
     pidfile="$STATE/$module.pid"
     logfile="$STATE/$module.log"
     if pid_alive "$pidfile"; then
@@ -219,11 +277,11 @@ start_service() {
         container_args "$module"
         setsid bash -c 'exec "$@"' _ "$ROOT/scripts/image.sh" run "${CONTAINER_ARGS[@]}" \
             sh -c 'echo $$ >"$0" && exec "$@"' "$pidfile.inner" \
-            python manage.py run_service --port "$port" --workers "$WORKERS" \
+            python manage.py run_service --port "$port" --workers "$workers" \
             >>"$logfile" 2>&1 </dev/null &
     else
-        setsid bash -c 'exec "$@"' _ env SERVICE="$module" \
-            "$PY" "$ROOT/manage.py" run_service --port "$port" --workers "$WORKERS" \
+        setsid bash -c 'exec "$@"' _ env SERVICE="$(service_var "$module")" \
+            "$PY" "$ROOT/manage.py" run_service --port "$port" --workers "$workers" \
             >>"$logfile" 2>&1 </dev/null &
     fi
     echo $! >"$pidfile"
@@ -231,20 +289,21 @@ start_service() {
 
 # env for as_service-style processes that run in the background (setsid loses shell functions)
 export_service_env() {
-    local module=$1 url_var
-    url_var="$(upper "$module")_DATABASE_URL"
-    export SERVICE="$module" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}"
+    local service=$1 url_var
+    url_var="$(upper "$(first_module "$service")")_DATABASE_URL"
+    export SERVICE="$(service_var "$service")" EVENT_TRANSPORT=kafka DATABASE_URL="${!url_var}"
 }
 
 render_gateway() {
     local conf_dir="$STATE/nginx" user
     mkdir -p "$conf_dir/temp" "$conf_dir/logs"
     env QUIRE_GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
-        QUIRE_ACCOUNTS_UPSTREAM="127.0.0.1:$(port_of accounts)" \
-        QUIRE_CATALOG_UPSTREAM="127.0.0.1:$(port_of catalog)" \
-        QUIRE_ORDERS_UPSTREAM="127.0.0.1:$(port_of orders)" \
-        QUIRE_RECOMMENDATIONS_UPSTREAM="127.0.0.1:$(port_of recommendations)" \
+        QUIRE_ACCOUNTS_UPSTREAM="127.0.0.1:$(service_port "$(service_of accounts)")" \
+        QUIRE_CATALOG_UPSTREAM="127.0.0.1:$(service_port "$(service_of catalog)")" \
+        QUIRE_ORDERS_UPSTREAM="127.0.0.1:$(service_port "$(service_of orders)")" \
+        QUIRE_RECOMMENDATIONS_UPSTREAM="127.0.0.1:$(service_port "$(service_of recommendations)")" \
         QUIRE_STATIC_ROOT="${STATIC_ROOT%/}" \
+        QUIRE_REQUEST_BODY_MAX_BYTES="${REQUEST_BODY_MAX_BYTES:-1048576}" \
         QUIRE_ACCESS_LOG="$conf_dir/logs/access.log" \
         "$PY" - deploy/nginx/quire.conf.template "$conf_dir/quire.conf" <<'PYTHON'
 import os, re, sys
@@ -303,7 +362,7 @@ seed_demo() {
     # and recommendations learn of the books through Kafka. --if-empty: a restart adds nothing.
     local module
     for module in catalog accounts; do
-        as_service "$module" seed_demo --if-empty >&2
+        as_service "$(service_of "$module")" seed_demo --if-empty >&2
     done
 }
 
@@ -321,13 +380,13 @@ cmd_start() {
     trap on_start_exit EXIT
     start_infra
     prepare
-    local module
-    for module in "${MODULES[@]}"; do
-        (export_service_env "$module" && start_service "$module")
+    local service
+    for service in "${SERVICES[@]}"; do
+        (export_service_env "$service" && start_service "$service")
     done
-    for module in "${MODULES[@]}"; do
-        wait_http "http://127.0.0.1:$(port_of "$module")/api/" "service $module" \
-            "$STATE/$module.pid" "$STATE/$module.log"
+    for service in "${SERVICES[@]}"; do
+        wait_http "http://127.0.0.1:$(service_port "$service")/api/" "service $service" \
+            "$STATE/$service.pid" "$STATE/$service.log"
     done
     start_gateway
     seed_demo
@@ -337,11 +396,12 @@ cmd_start() {
 
 Quire (services) runs behind the gateway on $base/
   API root        $base/api/        (Swagger UI per module: /api/<module>/docs/)
-  accounts        $base/api/accounts/    admin $base/admin/accounts/    (127.0.0.1:$(port_of accounts))
-  catalog         $base/api/catalog/     admin $base/admin/catalog/     (127.0.0.1:$(port_of catalog))
-  orders          $base/api/orders/      admin $base/admin/orders/      (127.0.0.1:$(port_of orders))
-  recommendations $base/api/recommendations/  admin $base/admin/recommendations/  (127.0.0.1:$(port_of recommendations))
-  logs            $STATE/<module>.log, $STATE/nginx/logs/
+  services        ${SERVICES[*]}
+  accounts        $base/api/accounts/    admin $base/admin/accounts/    ($(service_of accounts) on 127.0.0.1:$(service_port "$(service_of accounts)"))
+  catalog         $base/api/catalog/     admin $base/admin/catalog/     ($(service_of catalog) on 127.0.0.1:$(service_port "$(service_of catalog)"))
+  orders          $base/api/orders/      admin $base/admin/orders/      ($(service_of orders) on 127.0.0.1:$(service_port "$(service_of orders)"))
+  recommendations $base/api/recommendations/  admin $base/admin/recommendations/  ($(service_of recommendations) on 127.0.0.1:$(service_port "$(service_of recommendations)"))
+  logs            $STATE/<service>.log, $STATE/nginx/logs/
   staff user      scripts/services.sh manage <module> createsuperuser   (each service has its own staff)
   stop            make services-stop   (scripts/services.sh stop [--all])
 EOF
@@ -374,8 +434,12 @@ cmd_stop() {
     local all=0 module
     [[ "${1:-}" == --all ]] && all=1
     stop_pid "$STATE/nginx/nginx.pid" gateway 10
-    for module in "${MODULES[@]}"; do
-        stop_pid "$STATE/$module.pid" "$module" 35 &
+    # Every service a pid file names, whatever grouping started it (QUIRE_SERVICES may have changed since).
+    local pidfile
+    for pidfile in "$STATE"/*.pid; do
+        [[ -e $pidfile ]] || continue
+        module=$(basename "$pidfile" .pid)
+        stop_pid "$pidfile" "$module" 35 &
     done
     wait
     if ((all)); then
@@ -385,18 +449,18 @@ cmd_stop() {
 }
 
 cmd_status() {
-    local down=0 module pidfile state
-    for module in "${MODULES[@]}"; do
-        pidfile="$STATE/$module.pid"
+    local down=0 service pidfile state
+    for service in "${SERVICES[@]}"; do
+        pidfile="$STATE/$service.pid"
         if pid_alive "$pidfile"; then
             state="running (pid $(<"$pidfile"))"
-            readiness=$(ready_state "http://127.0.0.1:$GATEWAY_PORT/health/$module/ready/") || down=1
+            readiness=$(ready_state "http://127.0.0.1:$GATEWAY_PORT/health/$(first_module "$service")/ready/") || down=1
             state+=", $readiness"
         else
             state="stopped"
             down=1
         fi
-        printf '%-16s 127.0.0.1:%-6s %s\n' "$module" "$(port_of "$module")" "$state"
+        printf '%-16s 127.0.0.1:%-6s %s\n' "$service" "$(service_port "$service")" "$state"
     done
     if pid_alive "$STATE/nginx/nginx.pid" && http_ok "http://127.0.0.1:$GATEWAY_PORT/api/"; then
         printf '%-16s 127.0.0.1:%-6s %s\n' gateway "$GATEWAY_PORT" "running (pid $(<"$STATE/nginx/nginx.pid")), answers"
@@ -414,9 +478,10 @@ cmd_manage() {
     import_env_defaults "$(scripts/dev/postgres.sh env)"
     import_env_defaults "$(scripts/dev/kafka.sh env)"
     export KAFKA_BOOTSTRAP_SERVERS
-    as_service "$module" "$@"
+    as_service "$(service_of "$module")" "$@"
 }
 
+parse_services
 case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop "${2:-}" ;;

@@ -29,7 +29,16 @@ echo "== unit and integration tests (one process, SQLite)"
 # The embedded default, whatever database URLs the caller's environment holds.
 (
     unset "${DATABASE_VARIABLES[@]}"
-    run_pytest -n 2 -m "not postgres and not kafka and not e2e and not deploy and not image"
+    run_pytest -n 2 -m "not postgres and not kafka and not e2e and not deploy and not image and not fuzz"
+)
+
+# Fuzzing stage (tests/fuzz): schemathesis over each module's OpenAPI schema on the one-process shop
+# (SQLite, events in-process), anonymously and with a customer's token, every applicable check, a
+# fixed seed and QUIRE_FUZZ_MAX_EXAMPLES examples per operation; any failure prints a curl to replay.
+echo "== fuzzing (schemathesis over each module's schema, one-process shop)"
+(
+    unset "${DATABASE_VARIABLES[@]}"
+    run_pytest -s -m fuzz tests/fuzz
 )
 
 # docker/ and deploy/ as the tools that deploy them read them: both compose files through compose-go

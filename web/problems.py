@@ -5,21 +5,26 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
-from rest_framework.views import set_rollback
+from rest_framework.views import APIView, set_rollback
 
 from web.errors import DomainError
+from web.limits import too_large_detail
 
 logger = logging.getLogger(__name__)
 CONTENT_TYPE = "application/problem+json"
 
 
 def _title(status_code: int) -> str:
+    if status_code == 413:
+        return "Content Too Large"  # RFC 9110's name; Python 3.11's HTTPStatus still has the old one
     try:
         return HTTPStatus(status_code).phrase
     except ValueError:
@@ -55,12 +60,9 @@ def problem(status_code: int, detail: str, *, request=None, type_: str = "about:
 
 
 def problem_response(status_code: int, detail: str, *, request=None, headers=None, **extra) -> Response:
-    return Response(
-        problem(status_code, detail, request=request, **extra),
-        status=status_code,
-        headers=headers,
-        content_type=CONTENT_TYPE,
-    )
+    # No content_type here: the negotiated renderer labels the body (web.renderers), so JSON
+    # clients get application/problem+json and a browser a text/html page of the same problem.
+    return Response(problem(status_code, detail, request=request, **extra), status=status_code, headers=headers)
 
 
 def problem_exception_handler(exc, context):
@@ -70,6 +72,9 @@ def problem_exception_handler(exc, context):
         return problem_response(
             exc.status, exc.detail, request=request, headers=dict(exc.headers) or None, **exc.problem_members()
         )
+    if isinstance(exc, RequestDataTooBig):
+        # A chunked body (no Content-Length for web.middleware to refuse) beyond DATA_UPLOAD_MAX_MEMORY_SIZE.
+        return problem_response(413, too_large_detail(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), request=request)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -110,8 +115,34 @@ def json_problem(request, status_code: int, detail: str) -> JsonResponse:
     return JsonResponse(problem(status_code, detail, request=request), status=status_code, content_type=CONTENT_TYPE)
 
 
-def api_not_found(request, *args, **kwargs):
-    return json_problem(request, 404, f"No API resource at {request.path}.")
+class _ApiNotFound(APIView):
+    """Every method on an unknown /api/ path: a 404 problem, negotiated like any API response.
+
+    A DRF view, so it is CSRF-exempt (an unsafe method is a 404, not Django's HTML CSRF page)
+    and a browser gets the problem as an HTML page, a client as application/problem+json.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound(f"No API resource at {request.path}.")
+
+    def http_method_not_allowed(self, request, *args, **kwargs):  # every method reaches initial() first
+        raise exceptions.NotFound(f"No API resource at {request.path}.")
+
+
+api_not_found = _ApiNotFound.as_view()
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a 403 problem under /api/ (a form sent without its token); Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_problem(request, 403, f"CSRF verification failed: {reason}")
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
 
 
 def handler404(request, exception=None):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import models
 from rest_framework import serializers
 
 from accounts.models import Address, Customer
+from web.fields import StrictBooleanField, StrictCharField
 
 PASSWORD_MAX_LENGTH = 1024  # long passphrases yes, megabyte "passwords" that keep a hasher busy no
 
@@ -29,12 +31,12 @@ class CustomerSerializer(serializers.ModelSerializer):
 class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = password_field()
-    name = serializers.CharField(max_length=150)
+    name = StrictCharField(max_length=150)
 
 
 class CustomerUpdateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
-    name = serializers.CharField(max_length=150, required=False)
+    name = StrictCharField(max_length=150, required=False)
 
 
 class SignInSerializer(serializers.Serializer):
@@ -68,6 +70,12 @@ class RegistrationSerializer(serializers.Serializer):
 
 class AddressSerializer(serializers.ModelSerializer):
     OPTIONAL_TEXT_FIELDS = ("label", "line2", "region", "phone")
+    is_default = StrictBooleanField(required=False, help_text="The address orders go to unless told otherwise.")
+    # A number where text belongs is an error, not silently "0" (every text column of the model).
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+    }
 
     class Meta:
         model = Address

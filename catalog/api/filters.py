@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from catalog.models import Book, BookAuthor
+from web.limits import BIGINT_MAX, INT_MAX, INT_MIN
 
 
 class StrictBooleanField(forms.Field):
@@ -35,11 +36,24 @@ class StrictBooleanFilter(filters.Filter):
 
 
 class IntegerFilter(filters.NumberFilter):
+    """A whole number within the column's range (``publication_year`` is a 32-bit integer)."""
+
     field_class = forms.IntegerField
 
+    def __init__(self, *args, min_value=INT_MIN, max_value=INT_MAX, **kwargs):
+        super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)
 
+
+MAX_IN_VALUES = 100  # ids or codes in one comma-separated filter
+
+
+# The type of one value: django-filter's schema extension makes the comma-separated array of it.
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": BIGINT_MAX})
 class IntegerInFilter(filters.BaseInFilter, IntegerFilter):
-    """Comma-separated whole numbers: ``?author=3,17``."""
+    """Comma-separated ids: ``?author=3,17`` (1 to the 64-bit maximum, at most MAX_IN_VALUES of them)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=BIGINT_MAX, **kwargs)
 
 
 class CharInFilter(filters.BaseInFilter, filters.CharFilter):
@@ -49,14 +63,25 @@ class CharInFilter(filters.BaseInFilter, filters.CharFilter):
 class BookFilterForm(forms.Form):
     def clean(self):
         data = super().clean()
+        # Messages carry the client's text as params, never inside the message itself: django-filter
+        # %-formats every message, so a "%" in a value (?genre=50%25) broke the formatting (a 500).
         for low, high in (("price_min", "price_max"), ("year_min", "year_max")):
             if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
-                self.add_error(high, f"Must not be below {low} ({data[low]}).")
+                self.add_error(
+                    high,
+                    ValidationError("Must not be below %(low)s (%(value)s).", params={"low": low, "value": data[low]}),
+                )
+        for name in ("author", "genre", "language"):
+            if len(data.get(name) or ()) > MAX_IN_VALUES:
+                self.add_error(name, ValidationError("At most %(count)s values.", params={"count": MAX_IN_VALUES}))
         for slug in data.get("genre") or ():
             try:
                 validate_slug(slug)
             except ValidationError:
-                self.add_error("genre", f"{slug!r} is not a genre slug (letters, digits, - and _).")
+                self.add_error(
+                    "genre",
+                    ValidationError("%(slug)r is not a genre slug (letters, digits, - and _).", params={"slug": slug}),
+                )
                 break
         return data
 

@@ -14,12 +14,22 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import F, Q, QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from web.limits import BIGINT_MAX, BIGINT_MIN, INT_MAX, INT_MIN
+from web.pagination import page_size_of
+
+#: A cursor this app writes is a few hundred characters (a 500-character title, escaped, at most
+#: a few KiB); anything longer is refused before it is decoded, so no cursor can keep the base64
+#: and JSON decoders busy (or recurse them to exhaustion) on the client's behalf.
+MAX_CURSOR_LENGTH = 8192
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,44 @@ def _after(sort: SortKey, value, pk, *, descending: bool, nulls_last: bool) -> Q
     return condition
 
 
+def _sort_value(model: type[models.Model], sort: SortKey, value):
+    """The cursor's sort value as its column's type; a value of another type raises.
+
+    A decoded cursor is the client's JSON: ``true`` where a date belongs, a string where a price
+    belongs, or an integer beyond the column's range reached the query and failed there (a 500).
+    """
+    if value is None:
+        if not sort.nullable:
+            raise ValueError("null for a column that has no nulls")
+        return None
+    if isinstance(value, bool | list | dict):
+        raise TypeError("not a scalar sort value")
+    try:
+        field = model._meta.get_field(sort.field)
+    except FieldDoesNotExist:  # an annotation such as the search rank: a number
+        if not isinstance(value, int | float):
+            raise TypeError("not a number") from None
+        return float(value)
+    if isinstance(field, models.DateTimeField | models.DateField | models.CharField | models.TextField):
+        if not isinstance(value, str):
+            raise TypeError("not a string")
+    elif isinstance(field, models.DecimalField):
+        if not isinstance(value, str | int):
+            raise TypeError("not a decimal")
+    elif isinstance(field, models.IntegerField):
+        if type(value) is not int:
+            raise TypeError("not an integer")
+        big = isinstance(field, models.BigIntegerField)
+        low, high = (BIGINT_MIN, BIGINT_MAX) if big else (INT_MIN, INT_MAX)
+        if not low <= value <= high:
+            raise ValueError("beyond the column's range")
+    value = field.to_python(value)
+    if isinstance(field, models.DecimalField):
+        # to_python accepts any digits; the column holds max_digits of them.
+        field.run_validators(value)
+    return value
+
+
 def _jsonable(value):
     if isinstance(value, Decimal):
         return str(value)
@@ -66,34 +114,35 @@ class KeysetPagination(BasePagination):
     page_size_query_param = "page_size"
 
     def get_page_size(self, request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw in (None, ""):
-            return self.default_page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
-        if size < 1:
-            raise serializers.ValidationError(
-                {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
-            )
-        return min(size, self.max_page_size)
+        return page_size_of(
+            request, self.page_size_query_param, default=self.default_page_size, maximum=self.max_page_size
+        )
 
-    def _decode(self, raw: str, sort: SortKey) -> tuple[object, int, bool]:
+    def _decode(self, raw: str, sort: SortKey, model: type[models.Model]) -> tuple[object, int, bool]:
         invalid = serializers.ValidationError(
             {self.cursor_query_param: ["Invalid cursor: use the next/previous links as given."]}
         )
+        if len(raw) > MAX_CURSOR_LENGTH:
+            raise invalid
         try:
             data = json.loads(base64.urlsafe_b64decode(raw.encode("ascii") + b"=" * (-len(raw) % 4)))
             value, pk, backwards, name = data["v"], data["k"], data["b"], data["s"]
-        except (binascii.Error, ValueError, UnicodeError, TypeError, KeyError):
+        except (binascii.Error, ValueError, UnicodeError, TypeError, KeyError, RecursionError):
             raise invalid from None
         if name != sort.name:
             raise serializers.ValidationError(
                 {self.cursor_query_param: ["This cursor belongs to another ordering: start again without it."]}
             )
-        if not isinstance(pk, int) or not isinstance(backwards, bool) or isinstance(value, list | dict):
+        if (
+            type(pk) is not int  # bool is an int too
+            or not 1 <= pk <= BIGINT_MAX
+            or not isinstance(backwards, bool)
+        ):
             raise invalid
+        try:
+            value = _sort_value(model, sort, value)
+        except (DjangoValidationError, ValueError, TypeError):
+            raise invalid from None
         return value, pk, backwards
 
     def _encode(self, item, *, backwards: bool) -> str:
@@ -111,7 +160,7 @@ class KeysetPagination(BasePagination):
         self.sort = sort = view.get_sort_key(request)
         self.page_size = self.get_page_size(request)
         raw = request.query_params.get(self.cursor_query_param)
-        position = self._decode(raw, sort) if raw else None
+        position = self._decode(raw, sort, queryset.model) if raw else None
         backwards = bool(position and position[2])
         descending = sort.descending != backwards
         nulls_last = not backwards  # nulls last when reading forwards, hence first when reading back
@@ -180,7 +229,8 @@ class KeysetPagination(BasePagination):
                 "name": self.page_size_query_param,
                 "required": False,
                 "in": "query",
-                "description": f"Results per page (default {self.default_page_size}, at most {self.max_page_size}).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+                "description": f"Results per page (default {self.default_page_size}; "
+                f"larger values are capped at {self.max_page_size}).",
+                "schema": {"type": "integer", "minimum": 1},
             },
         ]

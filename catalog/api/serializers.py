@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from catalog import isbn as isbns
 from catalog.models import Author, Book, Genre, Stock
+from web.limits import INT_MAX, INT_MIN
 
 STAFF_ONLY_BOOK_FIELDS = ("goodreads_book_id", "on_hand", "reserved", "withdrawn_at")
 
@@ -35,6 +36,8 @@ class BookSerializer(serializers.ModelSerializer):
 
     authors = serializers.SerializerMethodField()
     genres = GenreSerializer(many=True, read_only=True)
+    # Not a URI in the schema: a book without a cover has "" here.
+    cover_url = serializers.CharField(read_only=True, help_text="The cover image's URL, or empty if there is none.")
     available = serializers.SerializerMethodField()
     on_hand = serializers.SerializerMethodField()
     reserved = serializers.SerializerMethodField()
@@ -106,12 +109,16 @@ class BookWriteSerializer(serializers.Serializer):
     )
     genre_ids = serializers.PrimaryKeyRelatedField(many=True, queryset=Genre.objects.all(), required=False)
     language = serializers.CharField(max_length=16, allow_blank=True, required=False)
-    publication_year = serializers.IntegerField(allow_null=True, required=False, min_value=-3000)
+    publication_year = serializers.IntegerField(
+        allow_null=True, required=False, min_value=-3000, max_value=INT_MAX, help_text="Negative for BCE."
+    )
     description = serializers.CharField(allow_blank=True, required=False)
     cover_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
     price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
     currency = serializers.RegexField(r"^[A-Z]{3}$", max_length=3, required=False, help_text="ISO 4217, e.g. EUR.")
-    on_hand = serializers.IntegerField(min_value=0, required=False, help_text="Initial copies (create only).")
+    on_hand = serializers.IntegerField(
+        min_value=0, max_value=INT_MAX, required=False, help_text="Initial copies (create only)."
+    )
     active = serializers.BooleanField(required=False, help_text="false withdraws the book, true reinstates it.")
 
     def validate_isbn13(self, value: str | None) -> str | None:
@@ -157,11 +164,15 @@ class StockSerializer(serializers.ModelSerializer):
 
 
 class StockSetSerializer(serializers.Serializer):
-    on_hand = serializers.IntegerField(min_value=0, help_text="Copies in the warehouse after a count.")
+    on_hand = serializers.IntegerField(
+        min_value=0, max_value=INT_MAX, help_text="Copies in the warehouse after a count."
+    )
 
 
 class StockAdjustSerializer(serializers.Serializer):
-    delta = serializers.IntegerField(help_text="Copies received (positive) or written off (negative).")
+    delta = serializers.IntegerField(
+        min_value=INT_MIN, max_value=INT_MAX, help_text="Copies received (positive) or written off (negative)."
+    )
 
     def validate_delta(self, value: int) -> int:
         if value == 0:

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors, services
+from catalog.api import schema  # noqa: F401  (registers the Book schema extension)
 from catalog.api.filters import BookFilter
 from catalog.api.pagination import KeysetPagination, SortKey
 from catalog.api.serializers import (

@@ -1,9 +1,10 @@
 """The consumer: one Kafka consumer group per subscribing module, applying events to its handlers.
 
-For each record, in partition order: parse the envelope, then
-:func:`messaging.dispatch.dispatch` it to the module's handlers. Each handler runs in one
-transaction with its inbox row (a redelivered event is skipped), is retried with backoff,
-and is parked as a dead letter (row + DLQ topic) if it keeps failing; the consumer goes on.
+For each polled batch of a partition, in partition order: parse the envelopes, then
+:func:`messaging.dispatch.dispatch_batch` them to the module's handlers. Each handler applies
+its share in one transaction with their inbox rows (a redelivered event is skipped); an event
+that fails is rolled back alone (savepoint), retried with backoff on its own, and parked as a
+dead letter (row + DLQ topic) if it keeps failing; the consumer goes on.
 Only after that is the record's offset committed, so a crash between the database commit
 and the offset commit redelivers the record, and the inbox makes that a no-op.
 
@@ -34,7 +35,7 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from messaging.conf import messaging_settings
 from messaging.delivery import Outcome
-from messaging.dispatch import dispatch
+from messaging.dispatch import dispatch_batch
 from messaging.envelope import Envelope
 from messaging.kafka.dead_letters import UNPARSEABLE_HANDLER, DeadLetterQueue
 from messaging.kafka.liveness import ConsumerStalled, GroupWatch
@@ -168,7 +169,9 @@ class ModuleConsumer:
         )
 
     def stop(self) -> None:
-        """Finish the record in hand, commit, and return from :meth:`run` (safe from a signal handler)."""
+        """Finish the batch in hand (one partition's polled records), commit, and return from :meth:`run`.
+
+        Safe from a signal handler."""
         self._stop.set()
 
     @property
@@ -326,7 +329,7 @@ class ModuleConsumer:
         return unknown is None or not unknown()
 
     def _process(self, batch: dict, max_messages: int | None) -> bool:
-        """Apply a polled batch record by record; True when the run should end.
+        """Apply a polled batch, each partition's records as one delivery batch; True when the run should end.
 
         poll() has already moved every partition's position past its records, so whatever
         is left unprocessed (stop requested, limit reached, an error) is sought back to:
@@ -336,16 +339,14 @@ class ModuleConsumer:
         finished = False
         try:
             for tp, records in batch.items():
-                for record in records:
-                    self._handle(record)
-                    next_offsets[tp] = record.offset + 1
-                    self.pending[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-                    self.stats.processed += 1
-                    self._progressed("consuming")
-                    if self._stop.is_set() or (max_messages is not None and self.stats.processed >= max_messages):
-                        finished = True
-                        break
-                if finished:
+                if max_messages is not None:
+                    records = records[: max(max_messages - self.stats.processed, 0)]
+                self._handle_batch(records)
+                if records:
+                    next_offsets[tp] = records[-1].offset + 1
+                    self.pending[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                if self._stop.is_set() or (max_messages is not None and self.stats.processed >= max_messages):
+                    finished = True
                     break
         finally:
             for tp, records in batch.items():
@@ -353,15 +354,29 @@ class ModuleConsumer:
                     self.consumer.seek(tp, next_offsets[tp])
         return finished
 
-    def _handle(self, record) -> None:
-        try:
-            envelope = Envelope.from_dict(json.loads(record.value))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            self._park_unparseable(record, error)
+    def _handle_batch(self, records: list) -> None:
+        """One partition's records: parsed, delivered in batches (messaging.dispatch.dispatch_batch), counted."""
+        parsed = []
+        for record in records:
+            try:
+                parsed.append((record, Envelope.from_dict(json.loads(record.value))))
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                self._park_unparseable(record, error)
+                parsed.append((record, None))
+        envelopes = [envelope for _, envelope in parsed if envelope is not None]
+        delivered = iter(dispatch_batch(envelopes, (self.module,), on_park=self.dead_letters.copy))
+        for record, envelope in parsed:
+            if envelope is None:
+                outcomes = [Outcome.DEAD_LETTERED]  # counted as unparseable, when it was parked
+            else:
+                outcomes = next(delivered)
+                self._count(outcomes)
+            self.stats.processed += 1
+            self._progressed("consuming")
             if self.on_processed is not None:
-                self.on_processed(record, None, [Outcome.DEAD_LETTERED])
-            return
-        outcomes = dispatch(envelope, (self.module,), on_park=self.dead_letters.copy)
+                self.on_processed(record, envelope, outcomes)
+
+    def _count(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
             if outcome is Outcome.APPLIED:
                 self.stats.applied += 1
@@ -369,8 +384,6 @@ class ModuleConsumer:
                 self.stats.duplicates += 1
             elif outcome is Outcome.DEAD_LETTERED:
                 self.stats.dead_lettered += 1
-        if self.on_processed is not None:
-            self.on_processed(record, envelope, outcomes)
 
     def _park_unparseable(self, record, error: Exception) -> None:
         self.stats.unparseable += 1

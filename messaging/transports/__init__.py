@@ -7,6 +7,7 @@ layer knows no transport above it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from django.core.exceptions import ImproperlyConfigured
@@ -39,6 +40,17 @@ def get_transport() -> Transport:
 def wake(alias: str) -> None:
     """Ask the current transport to carry what is waiting in ``alias``'s outbox (publishing's on-commit waker)."""
     get_transport().wake(alias)
+
+
+def deliver_pending(alias: str, on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Carry what waits in ``alias``'s outbox: a transport that delivers in this process does it now,
+    reporting ``on_progress(done, total)``, and returns the count; another (Kafka) is only woken (0)."""
+    transport = get_transport()
+    deliver_now = getattr(transport, "deliver_pending", None)
+    if deliver_now is None:
+        transport.wake(alias)
+        return 0
+    return deliver_now(alias, on_progress)
 
 
 def _build(name: str) -> Transport:

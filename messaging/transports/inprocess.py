@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from django.db import DatabaseError
 from django.utils import timezone
 
 from messaging.conf import messaging_settings
-from messaging.dispatch import dispatch
+from messaging.dispatch import dispatch_batch
 from messaging.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,19 @@ class InProcessTransport:
         if delivered:
             logger.info("relayed %d outbox message(s) left from an earlier run", delivered)
 
-    def drain(self, aliases: set[str]) -> int:
+    def deliver_pending(self, alias: str, on_progress: Callable[[int, int], None] | None = None) -> int:
+        """Deliver everything waiting in ``alias``'s outbox now, reporting ``on_progress(done, total)``.
+
+        For an operator command: what an interrupted run left behind goes too, not only this run's events.
+        """
+        total = OutboxMessage.objects.using(alias).filter(published_at__isnull=True).count()
+        if on_progress is not None:
+            on_progress(0, total)
+        return self.drain(
+            {alias}, on_progress=(lambda done: on_progress(done, max(total, done))) if on_progress else None
+        )
+
+    def drain(self, aliases: set[str], on_progress: Callable[[int], None] | None = None) -> int:
         """Relay the outboxes of ``aliases`` until they are empty.
 
         One thread relays at a time; a wake that arrives meanwhile (another thread's
@@ -55,6 +68,8 @@ class InProcessTransport:
                     alias = self._pending.pop()
                     while batch := self._relay_batch(alias):
                         relayed += batch
+                        if on_progress is not None:
+                            on_progress(relayed)
             finally:
                 self._lock.release()
         return relayed
@@ -63,7 +78,10 @@ class InProcessTransport:
         modules = messaging_settings.served_modules
         batch_size = messaging_settings.RELAY_BATCH_SIZE
         pending = list(OutboxMessage.objects.using(alias).filter(published_at__isnull=True).order_by("id")[:batch_size])
-        for message in pending:
-            dispatch(message.to_envelope(), modules)  # no on_park: the dead-letter row is the whole record
-            OutboxMessage.objects.using(alias).filter(pk=message.pk).update(published_at=timezone.now())
+        # Each handler gets the batch in one transaction (dispatch_batch); no on_park: the dead-letter
+        # row is the whole record. Marked after every handler had them, in one statement.
+        dispatch_batch([message.to_envelope() for message in pending], modules)
+        OutboxMessage.objects.using(alias).filter(pk__in=[message.pk for message in pending]).update(
+            published_at=timezone.now()
+        )
         return len(pending)

@@ -10,6 +10,7 @@ from orders import payments
 from orders.holds import CANCELLED_BY_CUSTOMER, PAYMENT_TIMEOUT
 from orders.models import MAX_LINE_QUANTITY, Order, OrderLine
 from orders.services import MAX_ORDER_LINES
+from web.limits import BIGINT_MAX
 
 #: Fields a client might try to set but that only the server decides.
 SERVER_OWNED = {"id", "price", "unit_price", "total", "line_total", "state", "customer_id", "currency", "status"}
@@ -44,7 +45,7 @@ class StrictSerializer(serializers.Serializer):
 
 
 class CartItemAddSerializer(StrictSerializer):
-    book_id = serializers.IntegerField(min_value=1)
+    book_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY, default=1)
 
 
@@ -79,7 +80,7 @@ class CartSerializer(serializers.Serializer):
 
 
 class CheckoutLineSerializer(StrictSerializer):
-    book_id = serializers.IntegerField(min_value=1)
+    book_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
 
 

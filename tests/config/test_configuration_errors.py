@@ -34,7 +34,24 @@ def test_the_embedded_default_needs_no_variables(tmp_path):
 @pytest.mark.parametrize(
     ("env", "sentence"),
     [
-        ({"SERVICE": "billing"}, "SERVICE='billing' is not a module of Quire: set SERVICE to 'all' or one of"),
+        (
+            {"SERVICE": "billing"},
+            "SERVICE='billing' names 'billing', not a module of Quire: set SERVICE to 'all', one of",
+        ),
+        (
+            {"SERVICE": "accounts,billing", "EVENT_TRANSPORT": "kafka", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"},
+            "SERVICE='accounts,billing' names 'billing', not a module of Quire",
+        ),
+        (
+            {"SERVICE": "orders,catalog,orders", "EVENT_TRANSPORT": "kafka", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"},
+            "SERVICE='orders,catalog,orders' names orders more than once: name each module once",
+        ),
+        ({"SERVICE": "catalog,,orders"}, "SERVICE='catalog,,orders' names an empty module"),
+        (
+            {"SERVICE": "accounts,catalog,orders"},
+            "SERVICE=accounts,catalog,orders serves only some modules, so events must cross processes: "
+            "set EVENT_TRANSPORT=kafka",
+        ),
         ({"SERVICE": "catalog"}, "set EVENT_TRANSPORT=kafka (and KAFKA_BOOTSTRAP_SERVERS), or use SERVICE=all."),
         ({"EVENT_TRANSPORT": "carrier-pigeon"}, "EVENT_TRANSPORT='carrier-pigeon' is unknown"),
         (

@@ -20,7 +20,10 @@ pytestmark = pytest.mark.deploy
 FILES = {
     "one-process": REPO / "docker" / "compose.one-process.yml",
     "services": REPO / "docker" / "compose.services.yml",
+    "grouped": REPO / "docker" / "compose.grouped.yml",
 }
+#: compose.grouped.yml's processes: recommendations out, the rest together.
+GROUPED = {"shop": ("accounts", "catalog", "orders"), "recommendations": ("recommendations",)}
 SECRETS = {"SECRET_KEY": "compose-test-secret-" + "x" * 40, "POSTGRES_PASSWORD": "composetest"}
 QUIRE_IMAGE = "quire:latest"
 # Variables of the images that are not Quire's (their own documented settings).
@@ -174,6 +177,9 @@ def test_demo_data_is_seeded_once_by_the_modules_that_have_it(projects):
         seeders = {n: s for n, s in quire_services(project).items() if s["command"][2:3] == ["seed_demo"]}
         assert all("--if-empty" in s["command"] for s in seeders.values()), name
         modules = sorted((s.get("environment") or {}).get("SERVICE", "all") for s in seeders.values())
+        if name == "grouped":  # one process serves both seeded modules, so it seeds once
+            assert modules == ["accounts,catalog,orders"] and set(SEEDED) <= set(GROUPED["shop"]), modules
+            continue
         assert modules == (["all"] if name == "one-process" else sorted(SEEDED)), name
         for seeder_name, seeder in seeders.items():
             assert any(d.startswith("migrate") for d in depends(seeder)), seeder_name
@@ -233,4 +239,35 @@ def test_settings_load_with_each_containers_environment(projects, name, tmp_path
         loaded = json.loads(result.stdout.strip().splitlines()[-1])
         assert loaded["debug"] is False, service_name
         module = environment.get("SERVICE", "all")
-        assert loaded["served"] == (list(MODULES) if module == "all" else [module]), service_name
+        assert loaded["served"] == (list(MODULES) if module == "all" else module.split(",")), service_name
+
+
+def test_the_grouped_file_runs_recommendations_out_and_the_rest_together(projects):
+    """Two processes on the same databases as compose.services.yml; the gateway follows the grouping."""
+    project = projects["grouped"]
+    services = project["services"]
+    running = long_running(project)
+    assert set(running) == set(GROUPED)
+    for name, modules in GROUPED.items():
+        environment = running[name]["environment"]
+        assert environment["SERVICE"] == ",".join(modules)
+        # its `default` (staff, sessions) is its first module's database, and it has each module's own
+        assert environment["DATABASE_URL"].endswith(f"/quire_{modules[0]}")
+        for module in modules:
+            assert environment[f"{module.upper()}_DATABASE_URL"].endswith(f"/quire_{module}")
+        assert not {f"{m.upper()}_DATABASE_URL" for m in MODULES if m not in modules} & set(environment)
+        assert ("JWT_PRIVATE_KEY_FILE" in environment) == ("accounts" in modules), name
+        assert READY_PROBE in " ".join(running[name]["healthcheck"]["test"])
+        migration = f"migrate-{name}"
+        assert services[migration]["environment"] == environment
+        needs = depends(running[name])
+        assert needs.get(migration) == "service_completed_successfully" or needs.get(f"seed-{name}") == (
+            "service_completed_successfully"
+        )
+    gateway = services["gateway"]
+    assert {name: depends(gateway).get(name) for name in GROUPED} == dict.fromkeys(GROUPED, "service_healthy")
+    for name, modules in GROUPED.items():
+        for module in modules:
+            assert gateway["environment"][f"QUIRE_{module.upper()}_UPSTREAM"] == f"{name}:8000"
+    # The same databases, topics and groups as the four services: a shop moves between the files.
+    assert set(services) - set(projects["services"]["services"]) == {"shop", "migrate-shop", "seed-shop"}

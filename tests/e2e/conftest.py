@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from tests.e2e.harness import Shop, one_process_shop, services_shop
+from tests.e2e.harness import Shop, grouped_shop, one_process_shop, services_shop
 from tests.support.processes import tail
 
-TOPOLOGIES = {"one_process": one_process_shop, "services": services_shop}
+TOPOLOGIES = {"one_process": one_process_shop, "services": services_shop, "grouped": grouped_shop}
 
 
 @pytest.fixture(
@@ -18,6 +18,7 @@ TOPOLOGIES = {"one_process": one_process_shop, "services": services_shop}
     params=[
         pytest.param("one_process", marks=pytest.mark.e2e),
         pytest.param("services", marks=[pytest.mark.e2e, pytest.mark.postgres, pytest.mark.kafka]),
+        pytest.param("grouped", marks=[pytest.mark.e2e, pytest.mark.postgres, pytest.mark.kafka]),
     ],
 )
 def shop(request) -> Shop:

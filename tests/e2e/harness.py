@@ -1,12 +1,14 @@
 """What the end-to-end suite drives: a running shop, reached over real HTTP only.
 
-Two topologies, one interface (:class:`Shop`):
+Three topologies, one interface (:class:`Shop`):
 
 - ``one_process``: ``manage.py run_service`` with ``SERVICE=all``, SQLite files in a
   temporary directory, events in-process;
 - ``services``: ``scripts/services.sh start`` (four services on PostgreSQL and Kafka behind
   the nginx gateway) on free ports, with freshly created databases and a topic prefix of
-  its own, torn down (databases dropped, topics deleted) afterwards.
+  its own, torn down (databases dropped, topics deleted) afterwards;
+- ``grouped``: the same script with ``QUIRE_SERVICES="accounts+catalog+orders recommendations"``,
+  two processes: the first module to leave a monolith, and the rest still together.
 
 Processes, servers, HTTP and waiting come from :mod:`tests.support`.
 """
@@ -49,6 +51,8 @@ class Shop:
     base_url: str
     #: Runs ``manage.py <args>`` as the process that serves ``module`` (its env, its database).
     manage: Callable[..., subprocess.CompletedProcess]
+    #: The process (its ``+`` name, as QUIRE_SERVICES spells it) that serves each module, behind a gateway.
+    process_of: dict[str, str] = field(default_factory=dict)
     logs: list[Path] = field(default_factory=list)
     _staff: dict[str, Client] = field(default_factory=dict)
 
@@ -64,7 +68,10 @@ class Shop:
         if self.topology == "one_process":
             return "csrftoken"
         match = re.match(r"^/(?:api|admin)/([a-z]+)/", path)
-        return f"quire_{match.group(1)}_csrftoken" if match else "csrftoken"
+        if not match:
+            return "csrftoken"
+        # A process names its cookies after the set it serves (one module, or accounts+catalog+orders).
+        return f"quire_{self.process_of.get(match.group(1), match.group(1))}_csrftoken"
 
     def staff(self, module: str) -> Client:
         """A client signed in through ``module``'s admin login form as a staff user.
@@ -72,6 +79,7 @@ class Shop:
         Staff accounts are Django users of each service's own database, so the user is created
         (``createsuperuser --noinput``) in the process that serves ``module``.
         """
+        module = self.process_of.get(module, module).split("+")[0]  # one sign-in per process
         if module not in self._staff:
             self.manage(
                 module,
@@ -126,10 +134,13 @@ def one_process_env(workdir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def one_process_shop() -> Iterator[Shop]:
-    """``run_service`` with SERVICE=all on SQLite in a temporary directory, events in-process."""
+def one_process_shop(extra_env: dict[str, str] | None = None) -> Iterator[Shop]:
+    """``run_service`` with SERVICE=all on SQLite in a temporary directory, events in-process.
+
+    ``extra_env`` adds to (or overrides) its environment, e.g. tests/fuzz's settings module.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="quire-e2e-one-"))
-    env = one_process_env(workdir)
+    env = {**one_process_env(workdir), **(extra_env or {})}
     port = free_port()
     log = workdir / "shop.log"
 
@@ -150,8 +161,12 @@ def one_process_shop() -> Iterator[Shop]:
 @contextlib.contextmanager
 def services_shop(
     extra_env: Callable[[Path, dict[str, str]], dict[str, str]] | None = None,
+    services: str = " ".join(MODULES),
+    topology: str = "services",
 ) -> Iterator[Shop]:
     """``scripts/services.sh`` on free ports, fresh databases and its own Kafka topic prefix.
+
+    ``services`` is QUIRE_SERVICES: each word one process, ``+`` joins modules.
 
     ``extra_env(workdir, env)`` may add to (or override) services.sh's environment, e.g. to run every
     process from the image (tests/deploy/test_image.py).
@@ -171,6 +186,7 @@ def services_shop(
             STATIC_ROOT=str(workdir / "static"),
             QUIRE_SEED_DEMO="0",
             PORT=str(gateway_port),
+            QUIRE_SERVICES=services,
             **{f"QUIRE_{m.upper()}_PORT": str(port) for m, port in ports.items()},
             **{f"{m.upper()}_DATABASE_URL": url for m, url in urls.items()},
         )
@@ -186,11 +202,18 @@ def services_shop(
             )
 
         base_env = env
-        logs = [workdir / "services" / f"{m}.log" for m in MODULES]
+        processes = services.split()
+        logs = [workdir / "services" / f"{process}.log" for process in processes]
+        process_of = {module: process for process in processes for module in process.split("+")}
         try:
             run(["bash", "scripts/services.sh", "start"], env, timeout=START_TIMEOUT)
-            yield Shop("services", f"http://127.0.0.1:{gateway_port}", manage, logs=logs)
+            yield Shop(topology, f"http://127.0.0.1:{gateway_port}", manage, process_of=process_of, logs=logs)
         finally:
             subprocess.run(["bash", "scripts/services.sh", "stop"], env=env, timeout=120, cwd=REPO)
             kafka.delete_prefixed(bootstrap, prefix)
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def grouped_shop() -> contextlib.AbstractContextManager[Shop]:
+    """Two processes on PostgreSQL and Kafka: recommendations out, the rest together."""
+    return services_shop(services="accounts+catalog+orders recommendations", topology="grouped")

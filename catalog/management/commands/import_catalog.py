@@ -84,12 +84,15 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         self.progress.finish()
         self.summary(options["file"], report)
-        if report.events:
-            if self.verbosity >= 1:
-                self.progress(f"handing {report.events:,} events to the transport", 0, 0)
-            started = time.monotonic()
-            events_deliver()
-            self.progress.finish()
+        # Always: events an interrupted earlier import recorded but never delivered go now too.
+        started = time.monotonic()
+        delivered = events_deliver(self.events_done if self.verbosity >= 1 else None)
+        self.progress.finish()
+        if delivered:
+            self.stdout.write(
+                f"  delivered  {delivered:,} events in {time.monotonic() - started:.1f}s (in this process)"
+            )
+        elif report.events:
             self.stdout.write(f"  delivered  in {time.monotonic() - started:.1f}s (transport: events handed on)")
 
     def problem(self, line: int, message: str) -> None:
@@ -97,6 +100,10 @@ class Command(BaseCommand):
             if self.progress.tty:
                 self.stderr.write("\r\x1b[2K", ending="")  # clear the progress line being redrawn
             self.stderr.write(f"line {line}: {message}", style_func=self.style.WARNING)
+
+    def events_done(self, done: int, total: int) -> None:
+        if total:
+            self.progress("delivering events to the handlers in this process", done, total)
 
     def rows_done(self, done: int, total: int, report: ImportReport) -> None:
         self.progress(

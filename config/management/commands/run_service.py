@@ -39,6 +39,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from config import keys
 from messaging.registry import subscriptions
 
 logger = logging.getLogger(__name__)
@@ -61,11 +62,12 @@ class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen | None = None
+    env: dict[str, str] | None = None
     deaths: deque[float] = field(default_factory=deque)
     restart_at: float | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)
         self.restart_at = None
 
     @property
@@ -90,11 +92,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=None,
-            help="gunicorn worker processes (default: 1 with the in-process transport, whose web process "
-            "relays its own outbox, 2 with Kafka).",
+            default=settings.WEB_WORKERS or None,
+            help="gunicorn worker processes (default: WEB_WORKERS, else 1 with the in-process transport, whose "
+            "web process relays its own outbox, and 2 with Kafka).",
         )
-        parser.add_argument("--threads", type=int, default=4, help="Threads per gunicorn worker (default 4).")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=settings.WEB_THREADS,
+            help="Threads per gunicorn worker (default: WEB_THREADS, 4).",
+        )
         parser.add_argument("--no-relay", action="store_true", help="Do not start run_relay (Kafka only).")
         parser.add_argument("--no-consumer", action="store_true", help="Do not start run_consumer (Kafka only).")
         parser.add_argument(
@@ -155,8 +162,30 @@ class Command(BaseCommand):
         shutil.rmtree(directory, ignore_errors=True)
         Path(directory).mkdir(parents=True, exist_ok=True)
 
+    def children_env(self) -> dict[str, str]:
+        """The children's environment: production settings (``DEBUG=false``) unless ``DEBUG`` is set.
+
+        A service is what production runs, so that is what it measures and tests by default. Without
+        ``SECRET_KEY`` and JWT keys (a developer's machine) it uses this machine's own, kept under
+        ``QUIRE_VAR_DIR``: the secret made once there, the key pair that development settings made.
+        """
+        env = dict(os.environ)
+        if "DEBUG" in env:  # told otherwise (the environment, or .env, which settings loaded into it)
+            return env
+        env["DEBUG"] = "false"
+        var_dir = Path(settings.VAR_DIR)
+        if not env.get("SECRET_KEY"):
+            env["SECRET_KEY"] = keys.local_secret_key(var_dir)
+        if not (env.get("JWT_PUBLIC_KEY") or env.get("JWT_PUBLIC_KEY_FILE")):
+            env["JWT_PUBLIC_KEY_FILE"] = str(var_dir / "jwt-public.pem")
+            if not (env.get("JWT_PRIVATE_KEY") or env.get("JWT_PRIVATE_KEY_FILE")):
+                env["JWT_PRIVATE_KEY_FILE"] = str(var_dir / "jwt-private.pem")
+        self.log("production settings (DEBUG=false; set DEBUG=true for development mode)")
+        return env
+
     def build_children(self, options) -> list[Child]:
         python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
+        env = self.children_env()
         kafka = settings.EVENT_TRANSPORT == "kafka"
         workers = options["workers"] or (2 if kafka else 1)
         if workers < 1 or options["threads"] < 1:
@@ -180,15 +209,16 @@ class Command(BaseCommand):
             # Several services run side by side on one host; a shared ~/.gunicorn socket would clash.
             "--no-control-socket",
         ]
-        children = [Child("web", web)]
+        children = [Child("web", web, env)]
         if kafka and not options["no_relay"]:
-            children.append(Child("relay", [python, manage, "run_relay"]))
+            children.append(Child("relay", [python, manage, "run_relay"], env))
         if kafka and not options["no_consumer"] and subscriptions(settings.SERVED_MODULES):
-            children.append(Child("consumer", [python, manage, "run_consumer"]))
+            children.append(Child("consumer", [python, manage, "run_consumer"], env))
         # Unpaid orders' reservations expire (orders/holds.py): the sweep runs beside the service that owns them.
         expiry_every = settings.ORDERS_PAYMENT_CHECK_SECONDS
         if "orders" in settings.SERVED_MODULES and not options["no_expiry"] and expiry_every > 0:
-            children.append(Child("expiry", [python, manage, "orders_expire_unpaid", "--every", f"{expiry_every:g}"]))
+            expiry = [python, manage, "orders_expire_unpaid", "--every", f"{expiry_every:g}"]
+            children.append(Child("expiry", expiry, env))
         return children
 
     def on_signal(self, signum, frame) -> None:

@@ -69,7 +69,7 @@ class Command(BaseCommand):
         "handlers handle, as consumer group <prefix>.<module>. Each event runs its handlers with the inbox in one "
         "transaction (duplicates skipped), retried with backoff, parked as a dead letter (table and "
         "<prefix>.<module>.dlq) if it keeps failing; the offset is committed after. Runs until SIGTERM/SIGINT, "
-        "which finishes the event in hand, commits and leaves the group. A consumer that makes no progress for "
+        "which finishes the batch in hand, commits and leaves the group. A consumer that makes no progress for "
         "MESSAGING_CONSUMER_STALL_EXIT_SECONDS (broker or database away, no partitions, a wedged handler) makes the "
         "command exit non-zero, for its supervisor to restart it."
     )

@@ -1,0 +1,51 @@
+"""run_service starts its children with production settings unless DEBUG is set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config import keys
+from config.management.commands.run_service import Command
+
+
+def children_env(monkeypatch, settings, tmp_path: Path, **variables: str) -> dict[str, str]:
+    settings.VAR_DIR = tmp_path
+    for name in (
+        "DEBUG",
+        "SECRET_KEY",
+        "JWT_PUBLIC_KEY",
+        "JWT_PUBLIC_KEY_FILE",
+        "JWT_PRIVATE_KEY",
+        "JWT_PRIVATE_KEY_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return Command().children_env()
+
+
+def test_without_debug_the_children_get_production_settings_and_this_machines_keys(monkeypatch, settings, tmp_path):
+    env = children_env(monkeypatch, settings, tmp_path)
+    assert env["DEBUG"] == "false"
+    assert env["SECRET_KEY"] == (tmp_path / "secret-key").read_text() and len(env["SECRET_KEY"]) >= 50
+    assert env["JWT_PUBLIC_KEY_FILE"] == str(tmp_path / "jwt-public.pem")
+    assert env["JWT_PRIVATE_KEY_FILE"] == str(tmp_path / "jwt-private.pem")
+
+
+def test_debug_set_by_the_caller_is_left_alone(monkeypatch, settings, tmp_path):
+    env = children_env(monkeypatch, settings, tmp_path, DEBUG="true")
+    assert env["DEBUG"] == "true" and "SECRET_KEY" not in env
+    assert not (tmp_path / "secret-key").exists()
+
+
+def test_the_callers_secret_and_keys_win(monkeypatch, settings, tmp_path):
+    env = children_env(monkeypatch, settings, tmp_path, SECRET_KEY="s" * 60, JWT_PUBLIC_KEY_FILE="/keys/public.pem")
+    assert (env["SECRET_KEY"], env["JWT_PUBLIC_KEY_FILE"]) == ("s" * 60, "/keys/public.pem")
+    assert "JWT_PRIVATE_KEY_FILE" not in env
+
+
+def test_the_local_secret_key_is_made_once_and_kept(tmp_path):
+    first = keys.local_secret_key(tmp_path)
+    assert keys.local_secret_key(tmp_path) == first
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in tmp_path.iterdir()] == ["secret-key"]  # no candidate left behind

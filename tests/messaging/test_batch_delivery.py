@@ -1,0 +1,177 @@
+"""Batched delivery: one transaction per handler and batch, each event's effect exactly once."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from messaging import publish_many
+from messaging.delivery import Outcome, deliver, deliver_batch
+from messaging.dispatch import dispatch_batch
+from messaging.envelope import Envelope
+from messaging.models import DeadLetter, InboxEntry, OutboxMessage
+from messaging.registry import Subscription, handles_batch, register, subscription, unregister
+from messaging.transports import deliver_pending, get_transport
+from tests.messaging.probes import ProbeHappened
+
+pytestmark = pytest.mark.django_db(databases=["catalog", "orders"], transaction=True)
+
+NAME = "orders.handlers.batch_probe"
+
+
+def effects() -> list[int]:
+    """What the handler wrote in its own database (orders), by probe id, in write order."""
+    rows = OutboxMessage.objects.using("orders").filter(event_type="orders.ProbeEffect").order_by("id")
+    return [int(row.aggregate_id) for row in rows]
+
+
+FLAKY_FAILURES: set[uuid.UUID] = set()
+
+
+def write_effect(event: ProbeHappened) -> None:
+    if event.note == "poison":
+        raise RuntimeError(f"cannot apply probe {event.probe_id}")
+    if event.note == "flaky" and event.envelope.event_id not in FLAKY_FAILURES:
+        FLAKY_FAILURES.add(event.envelope.event_id)  # fails its first attempt only
+        raise RuntimeError(f"probe {event.probe_id} failed once")
+    OutboxMessage.objects.using("orders").create(
+        event_id=uuid.uuid4(),
+        event_type="orders.ProbeEffect",
+        event_version=1,
+        aggregate_id=str(event.probe_id),
+        producer="orders",
+        payload={},
+        occurred_at=timezone.now(),
+    )
+
+
+@pytest.fixture
+def effect_handler():
+    register(Subscription("orders", NAME, ProbeHappened, write_effect))
+    yield subscription(NAME)
+    unregister(NAME)
+
+
+def envelopes(*notes: str) -> list[Envelope]:
+    """Envelopes as the transports hand them on (probe ids 0, 1, ... in order)."""
+    return [
+        Envelope(
+            event_type=ProbeHappened.event_type,
+            event_version=ProbeHappened.event_version,
+            aggregate_id=str(i),
+            producer="catalog",
+            payload=ProbeHappened(probe_id=i, note=note).to_payload(),
+            occurred_at=timezone.now(),
+        )
+        for i, note in enumerate(notes)
+    ]
+
+
+def test_a_batch_is_applied_in_order_with_an_inbox_row_per_event(effect_handler):
+    batch = envelopes("a", "b", "c")
+
+    outcomes = deliver_batch(batch, effect_handler)
+
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert effects() == [0, 1, 2]
+    assert set(InboxEntry.objects.using("orders").values_list("event_id", flat=True)) == {e.event_id for e in batch}
+
+
+def test_events_already_in_the_inbox_are_skipped(effect_handler):
+    batch = envelopes("a", "b", "c")
+    deliver(batch[1], effect_handler)
+
+    outcomes = deliver_batch([*batch, batch[0]], effect_handler)  # and one repeated within the batch
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE, Outcome.APPLIED, Outcome.DUPLICATE]
+    assert sorted(effects()) == [0, 1, 2] and len(effects()) == 3
+
+
+def test_a_failing_event_is_rolled_back_alone_and_dead_lettered_alone(effect_handler, settings):
+    settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 2, "BACKOFF_SECONDS": 0.0}
+    batch = envelopes("a", "poison", "c")
+
+    outcomes = deliver_batch(batch, effect_handler)
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DEAD_LETTERED, Outcome.APPLIED]
+    assert effects() == [0, 2]
+    dead_letter = DeadLetter.objects.using("orders").get()
+    assert (dead_letter.event_id, dead_letter.attempts) == (batch[1].event_id, 2)
+    assert "cannot apply probe 1" in dead_letter.error
+    inbox = set(InboxEntry.objects.using("orders").values_list("event_id", flat=True))
+    assert inbox == {batch[0].event_id, batch[2].event_id}
+
+
+def test_an_event_that_fails_once_is_retried_before_the_events_after_it(effect_handler, settings):
+    settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 2, "BACKOFF_SECONDS": 0.0}
+
+    outcomes = deliver_batch(envelopes("a", "flaky", "c"), effect_handler)
+
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert effects() == [0, 1, 2], "the order of one-by-one delivery"
+    assert not DeadLetter.objects.using("orders").exists()
+
+
+def test_a_declared_bulk_form_gets_the_whole_batch(effect_handler):
+    calls: list[list[int]] = []
+
+    @handles_batch(write_effect)
+    def write_effects(events: list[ProbeHappened]) -> None:
+        calls.append([event.probe_id for event in events])
+        for event in events:
+            write_effect(event)
+
+    outcomes = deliver_batch(envelopes("a", "b", "c"), subscription(NAME))
+
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert calls == [[0, 1, 2]] and effects() == [0, 1, 2]
+
+
+def test_a_bulk_form_that_fails_falls_back_to_one_by_one(effect_handler, settings):
+    settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 1}
+
+    @handles_batch(write_effect)
+    def write_effects(events: list[ProbeHappened]) -> None:
+        for event in events:
+            write_effect(event)  # the poison raises: everything it wrote is rolled back
+
+    outcomes = deliver_batch(envelopes("a", "poison", "c"), subscription(NAME))
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DEAD_LETTERED, Outcome.APPLIED]
+    assert effects() == [0, 2]
+
+
+def test_handles_batch_needs_a_subscribed_handler():
+    with pytest.raises(TypeError, match="decorate it with @handles first"):
+        handles_batch(lambda event: None)(lambda events: None)
+
+
+def test_dispatch_batch_keeps_the_order_between_handlers(effect_handler):
+    seen: list[tuple[str, int]] = []
+    other = "orders.handlers.batch_probe_other"
+    register(Subscription("orders", other, ProbeHappened, lambda event: seen.append(("other", event.probe_id))))
+    try:
+        outcomes = dispatch_batch(envelopes("a", "b"), ("orders",))
+    finally:
+        unregister(other)
+
+    assert outcomes == [[Outcome.APPLIED, Outcome.APPLIED]] * 2
+    assert effects() == [0, 1] and seen == [("other", 0), ("other", 1)]
+
+
+def test_deliver_pending_delivers_what_an_interrupted_run_left_and_reports_progress(effect_handler, monkeypatch):
+    transport = get_transport()
+    monkeypatch.setattr(transport, "wake", lambda alias: None)  # the run "dies" before delivering
+    with transaction.atomic(using="catalog"):
+        publish_many([ProbeHappened(probe_id=i) for i in range(5)], wake=False)
+    monkeypatch.undo()
+    progress: list[tuple[int, int]] = []
+
+    delivered = deliver_pending("catalog", lambda done, total: progress.append((done, total)))
+
+    assert delivered == 5 and effects() == [0, 1, 2, 3, 4]
+    assert progress[0] == (0, 5) and progress[-1] == (5, 5)
+    assert not OutboxMessage.objects.using("catalog").filter(published_at__isnull=True).exists()

@@ -1,0 +1,34 @@
+"""Request limits enforced before any view runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+
+from web.limits import too_large_detail
+from web.problems import json_problem
+
+
+class RequestBodyLimitMiddleware:
+    """A body declared larger than ``REQUEST_BODY_MAX_BYTES`` is a 413 before it is read.
+
+    The same number is the gateway's ``client_max_body_size`` and Django's
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``, so a chunked body without a Content-Length is stopped by
+    Django while it reads (``RequestDataTooBig``, mapped to the same 413 in web.problems).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.limit = settings.REQUEST_BODY_MAX_BYTES
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > self.limit:
+            detail = too_large_detail(self.limit)
+            if request.path.startswith("/api/"):
+                return json_problem(request, 413, detail)
+            return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
