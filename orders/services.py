@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import publish
-from orders import contracts, payments
+from orders import contracts, holds, payments
 from orders.errors import CartItemNotFound, IdempotencyKeyInFlight, IllegalTransition, OrderNotFound
 from orders.idempotency import (
     IdempotencyClaim,
@@ -304,10 +304,13 @@ def _order_place(
 ) -> Order:
     with transaction.atomic(using=DATABASE):
         record = idempotency_hold(claim=idempotency) if idempotency is not None else None
+        # The customer's cart row is the lock that serializes their checkouts, "buy now" too, so
+        # that two at once cannot both pass the cap on unpaid copies (holds.unpaid_cap_check).
+        customer_cart = _cart_for_update(customer_id)
         cart = None
         if lines is None:
-            cart = Cart.objects.select_for_update().filter(customer_id=customer_id).first()
-            items = list(cart.items.all()) if cart is not None else []
+            cart = customer_cart
+            items = list(cart.items.all())
             if not items:
                 raise ValidationError({"cart": "Your cart is empty: add books to it, or send lines."}, code="empty")
             requested = [LineRequest(book_id=item.book_id, quantity=item.quantity) for item in items]
@@ -316,6 +319,9 @@ def _order_place(
             requested = list(lines)
             prefix = "lines"
         products = _products_for_checkout(requested, prefix=prefix)
+        holds.unpaid_cap_check(
+            customer_id=customer_id, requested=[(line.book_id, line.quantity) for line in requested], prefix=prefix
+        )
 
         currencies = sorted({products[line.book_id].currency for line in requested})
         if len(currencies) > 1:
@@ -457,7 +463,8 @@ def order_confirm(*, order_id: uuid.UUID) -> Order:
         if order.state == State.PENDING:
             order.state = State.CONFIRMED
             order.confirmed_at = now
-            order.save(update_fields=["state", "confirmed_at", "updated_at"])
+            order.payment_due_at = holds.payment_due_for(now)
+            order.save(update_fields=["state", "confirmed_at", "payment_due_at", "updated_at"])
             publish(contracts.OrderConfirmed(order_id=order.id, customer_id=order.customer_id, lines=_lines_of(order)))
             _settled(order, "confirmed", now)
         elif order.state in (State.CANCELLED, State.REJECTED) and order.release_requested_at is None:
@@ -604,7 +611,8 @@ def order_cancel(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> Order:
         now = timezone.now()
         order.state = State.CANCELLED
         order.cancelled_at = now
-        update_fields = ["state", "cancelled_at", "updated_at"]
+        order.cancellation_reason = holds.CANCELLED_BY_CUSTOMER
+        update_fields = ["state", "cancelled_at", "cancellation_reason", "updated_at"]
         if was_confirmed:
             order.release_requested_at = now
             update_fields.append("release_requested_at")

@@ -105,6 +105,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-relay", action="store_true", help="Do not start run_relay (Kafka only).")
         parser.add_argument("--no-consumer", action="store_true", help="Do not start run_consumer (Kafka only).")
         parser.add_argument(
+            "--no-expiry",
+            action="store_true",
+            help="Do not start orders_expire_unpaid (when a CronJob or another replica runs it).",
+        )
+        parser.add_argument(
             "--migrate", action="store_true", help="Run `migrate` on every database of this process first."
         )
         parser.add_argument(
@@ -209,6 +214,11 @@ class Command(BaseCommand):
             children.append(Child("relay", [python, manage, "run_relay"], env))
         if kafka and not options["no_consumer"] and subscriptions(settings.SERVED_MODULES):
             children.append(Child("consumer", [python, manage, "run_consumer"], env))
+        # Unpaid orders' reservations expire (orders/holds.py): the sweep runs beside the service that owns them.
+        expiry_every = settings.ORDERS_PAYMENT_CHECK_SECONDS
+        if "orders" in settings.SERVED_MODULES and not options["no_expiry"] and expiry_every > 0:
+            expiry = [python, manage, "orders_expire_unpaid", "--every", f"{expiry_every:g}"]
+            children.append(Child("expiry", expiry, env))
         return children
 
     def on_signal(self, signum, frame) -> None:
