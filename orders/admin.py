@@ -111,6 +111,9 @@ class OrderAdmin(UUIDSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
         "cancelled_at",
         "release_requested_at",
         "payment_reference",
+        "rejection_reason",
+        "reannounced_count",
+        "reannounced_at",
     ]
     readonly_fields = fields
 

@@ -112,6 +112,11 @@ class Order(models.Model):
     # late or repeated StockReserved does not ask again.
     release_requested_at = models.DateTimeField(null=True, blank=True)
     payment_reference = models.CharField(max_length=40, blank=True)
+    # A pending order overdue (its saga stalled) has its OrderPlaced announced again, a bounded
+    # number of times (orders_resolve_pending), then is rejected with ``rejection_reason``.
+    reannounced_count = models.PositiveSmallIntegerField(default=0)
+    reannounced_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=50, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
