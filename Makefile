@@ -9,6 +9,7 @@ PORT ?= 8000
 $(VENV)/.installed: requirements/base.txt requirements/test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/test.txt
+	scripts/dev/graphviz.sh ensure || echo "(no Graphviz: /api/map/svg/ answers 503 until scripts/dev/graphviz.sh ensure ran)"
 	touch $@
 
 install: $(VENV)/.installed

@@ -16,7 +16,7 @@ from accounts.contracts import CustomerRegistered, CustomerUpdated
 from accounts.models import Address, Customer, normalize_email
 from accounts.routers import DATABASE
 from accounts.selectors import customer_email_taken, customer_get_by_email
-from messaging import publish
+from messaging import publish, publish_many
 
 EMAIL_TAKEN = "A customer with this email already exists."
 ADDRESS_FIELDS = frozenset(
@@ -224,3 +224,29 @@ def address_delete(*, address: Address) -> None:
             if successor is not None:
                 successor.is_default = True
                 successor.save(update_fields=["is_default", "updated_at"])
+
+
+def customers_republish(*, batch_size: int = 500, progress=None) -> int:
+    """Publish ``accounts.CustomerUpdated`` for every customer, so that a module that starts
+    consuming accounts' events (orders' customer copy) learns the customers registered before.
+
+    Each batch commits with its outbox rows; a consumer that already has a customer applies
+    the same name and email again (its copy keeps the newest). Returns the number published.
+    """
+    total = Customer.objects.count()
+    done = 0
+    last_id = None
+    while True:
+        with transaction.atomic(using=DATABASE):
+            batch = Customer.objects.order_by("id")
+            if last_id is not None:
+                batch = batch.filter(id__gt=last_id)
+            customers = list(batch[:batch_size])
+            if not customers:
+                break
+            publish_many([_updated(customer) for customer in customers])
+        last_id = customers[-1].id
+        done += len(customers)
+        if progress is not None:
+            progress("customers", done, total)
+    return done

@@ -299,7 +299,7 @@ class StockReservationAdmin(NoDeleteMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("lines")
+        return super().get_queryset(request).prefetch_related("lines__book")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -309,4 +309,4 @@ class StockReservationAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     @admin.display(description="lines")
     def line_summary(self, reservation: StockReservation) -> str:
-        return ", ".join(f"{line.quantity} x book {line.book_id}" for line in reservation.lines.all()) or "—"
+        return ", ".join(f"{line.quantity} x {line.book.title}" for line in reservation.lines.all()) or "—"

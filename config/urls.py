@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from config.health import LiveView, ReadyView
+from config.map_views import service_map_svg_view, service_map_view
 from config.metrics import metrics_view
 from web.problems import api_not_found
 
@@ -61,6 +62,8 @@ admin.site.site_header = "Quire administration" + ("" if settings.SERVICE == "al
 urlpatterns = [
     path(ADMIN_PREFIX, admin.site.urls),
     path("api/", api_root, name="api-root"),
+    path("api/map/", service_map_view, name="service-map"),
+    path("api/map/svg/", service_map_svg_view, name="service-map-svg"),
     path("health/live/", LiveView.as_view(), name="health-live"),
     path("health/ready/", ReadyView.as_view(), name="health-ready"),
     path("metrics", metrics_view, name="metrics"),

@@ -1,4 +1,8 @@
-"""orders in the admin: orders (with a ship action), carts, the product copy, payments, idempotency keys.
+"""orders in the admin: orders (with a ship action), carts, the product and customer copies, payments, idempotency keys.
+
+People and books show by name: from the copies orders keeps of accounts' and catalog's facts
+(``Customer``, ``Product``), never by calling those modules. An id whose events have not
+arrived yet shows as the bare id.
 
 Orders change state only through their services (which record the events), never by
 editing a field here.
@@ -9,10 +13,11 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 
 from orders import services
 from orders.errors import IllegalTransition
-from orders.models import Cart, CartItem, IdempotencyRecord, Order, OrderLine, PaymentAttempt, Product
+from orders.models import Cart, CartItem, Customer, IdempotencyRecord, Order, OrderLine, PaymentAttempt, Product
 
 
 class ReadOnlyMixin:
@@ -41,6 +46,42 @@ class UUIDSearchMixin:
         return query, False
 
 
+class CustomerNameMixin:
+    """Columns with the customer's name and email from orders' copy, and search by them."""
+
+    def get_queryset(self, request):
+        copy = Customer.objects.filter(customer_id=OuterRef("customer_id"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                customer_name=Subquery(copy.values("name")[:1]), customer_email=Subquery(copy.values("email")[:1])
+            )
+        )
+
+    @admin.display(description="customer", ordering="customer_name")
+    def customer(self, obj) -> str:
+        return obj.customer_name or str(obj.customer_id)
+
+    @admin.display(description="email", ordering="customer_email")
+    def email(self, obj) -> str:
+        return obj.customer_email or "—"
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            named = Customer.objects.filter(name__icontains=term) | Customer.objects.filter(email__icontains=term)
+            found = found | queryset.filter(customer_id__in=list(named.values_list("customer_id", flat=True)[:500]))
+        return found, may_have_duplicates
+
+
+@admin.register(Customer)
+class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["name", "email", "customer_id", "state_as_of"]
+    search_fields = ["name", "email", "=customer_id"]
+
+
 @admin.register(Product)
 class ProductAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["book_id", "title", "price", "currency", "active", "withdrawn", "available", "state_as_of"]
@@ -51,17 +92,22 @@ class ProductAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class CartItemInline(admin.TabularInline):
     model = CartItem
     extra = 0
-    fields = ["book_id", "quantity", "added_at", "updated_at"]
-    readonly_fields = ["added_at", "updated_at"]
+    fields = ["book_id", "title", "quantity", "added_at", "updated_at"]
+    readonly_fields = ["title", "added_at", "updated_at"]
+
+    @admin.display(description="title")
+    def title(self, item: CartItem) -> str:
+        product = Product.objects.filter(book_id=item.book_id).only("title").first()
+        return product.title if product and product.title else "—"
 
 
 @admin.register(Cart)
-class CartAdmin(UUIDSearchMixin, admin.ModelAdmin):
-    list_display = ["customer_id", "item_count", "created_at", "updated_at"]
+class CartAdmin(CustomerNameMixin, UUIDSearchMixin, admin.ModelAdmin):
+    list_display = ["customer", "email", "item_count", "created_at", "updated_at"]
     date_hierarchy = "updated_at"
     search_fields = ["=customer_id"]
     uuid_search_fields = ("customer_id",)
-    readonly_fields = ["customer_id", "created_at", "updated_at"]
+    readonly_fields = ["customer", "email", "customer_id", "created_at", "updated_at"]
     inlines = [CartItemInline]
 
     @admin.display(description="items")
@@ -84,8 +130,8 @@ class PaymentAttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(UUIDSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "customer_id", "state", "total", "currency", "created_at", "paid_at", "shipped_at"]
+class OrderAdmin(CustomerNameMixin, UUIDSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "customer", "email", "state", "total", "currency", "created_at", "paid_at", "shipped_at"]
     list_filter = ["state", "currency", "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["=id", "=customer_id", "lines__title"]
@@ -99,6 +145,8 @@ class OrderAdmin(UUIDSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
 
     fields = [
         "id",
+        "customer",
+        "email",
         "customer_id",
         "state",
         "currency",
@@ -150,8 +198,8 @@ class PaymentAttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(UUIDSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["key", "customer_id", "status", "response_status", "order_id", "created_at", "completed_at"]
+class IdempotencyRecordAdmin(CustomerNameMixin, UUIDSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["key", "customer", "status", "response_status", "order_id", "created_at", "completed_at"]
     list_filter = ["status", "response_status"]
     date_hierarchy = "created_at"
     search_fields = ["=key", "=customer_id"]

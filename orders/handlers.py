@@ -1,4 +1,4 @@
-"""orders' reactions to catalog's events: its product copy, and the checkout saga.
+"""orders' reactions to other modules' events: its product and customer copies, and the checkout saga.
 
 Each handler runs in a transaction on the orders database with its inbox row, so a
 redelivered event is skipped. Events of different aggregates may arrive in any order,
@@ -8,6 +8,7 @@ time (older than what is applied changes nothing), order events by the order's s
 
 from __future__ import annotations
 
+from accounts.contracts import CustomerRegistered, CustomerUpdated
 from catalog.contracts import BookPublished, BookUpdated, BookWithdrawn, StockChanged, StockRejected, StockReserved
 from messaging import handles, occurred_at
 from orders import services
@@ -61,3 +62,19 @@ def order_reject_on_stock_rejected(event: StockRejected) -> None:
             for line in event.lines
         ],
     )
+
+
+def _customer_state_apply(event: CustomerRegistered | CustomerUpdated) -> None:
+    services.customer_state_apply(
+        customer_id=event.customer_id, email=event.email, name=event.name, as_of=occurred_at(event)
+    )
+
+
+@handles(CustomerRegistered)
+def customer_state_apply_on_customer_registered(event: CustomerRegistered) -> None:
+    _customer_state_apply(event)
+
+
+@handles(CustomerUpdated)
+def customer_state_apply_on_customer_updated(event: CustomerUpdated) -> None:
+    _customer_state_apply(event)

@@ -52,6 +52,27 @@ class Product(models.Model):
         return self.is_known and self.active and not self.withdrawn
 
 
+class Customer(models.Model):
+    """What orders knows of an accounts customer (name and email), kept current by accounts' events.
+
+    Only for people reading orders (the admin); no rule of checkout depends on it, so an order
+    of a customer whose events have not arrived yet is still taken. ``state_as_of`` is the
+    envelope time of the event last applied: a stale event delivered late changes nothing.
+    """
+
+    customer_id = models.UUIDField(primary_key=True)
+    email = models.EmailField(max_length=254, db_index=True)
+    name = models.CharField(max_length=150)
+    state_as_of = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "email"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
 class Cart(models.Model):
     """One cart per customer, created on the first item."""
 

@@ -33,6 +33,7 @@ from orders.models import (
     MAX_LINE_QUANTITY,
     Cart,
     CartItem,
+    Customer,
     Order,
     OrderLine,
     PaymentAttempt,
@@ -84,6 +85,23 @@ def product_state_apply(
             product.stock_as_of = as_of
         product.save()
     return product
+
+
+def customer_state_apply(*, customer_id: uuid.UUID, email: str, name: str, as_of: datetime) -> Customer:
+    """Apply a customer's name and email (accounts.CustomerRegistered/CustomerUpdated) as of ``as_of``.
+
+    An event older than what was already applied changes nothing.
+    """
+    with transaction.atomic(using=DATABASE):
+        customer, created = Customer.objects.select_for_update().get_or_create(
+            customer_id=customer_id, defaults={"email": email, "name": name[:150], "state_as_of": as_of}
+        )
+        if not created and as_of >= customer.state_as_of:
+            customer.email = email
+            customer.name = name[:150]
+            customer.state_as_of = as_of
+            customer.save()
+    return customer
 
 
 def product_withdraw(*, book_id: int, as_of: datetime) -> Product:

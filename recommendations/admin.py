@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import OuterRef, Subquery
 
 from recommendations.models import ModelChange, ModelSnapshot, ModelState, Purchase, RecoBook
 
@@ -20,6 +21,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class BookTitleMixin:
+    """A ``title`` column from recommendations' own copy of the book (RecoBook), not a bare book id."""
+
+    def get_queryset(self, request):
+        titles = RecoBook.objects.filter(book_id=OuterRef("book_id")).values("title")[:1]
+        return super().get_queryset(request).annotate(book_title=Subquery(titles))
+
+    @admin.display(description="book", ordering="book_title")
+    def book(self, obj) -> str:
+        return f"{obj.book_title} [{obj.book_id}]" if obj.book_title else f"book {obj.book_id}"
+
+
 @admin.register(RecoBook)
 class RecoBookAdmin(ReadOnlyAdmin):
     list_display = ["book_id", "title", "authors", "genres", "language", "active", "updated_at"]
@@ -28,8 +41,8 @@ class RecoBookAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(ReadOnlyAdmin):
-    list_display = ["id", "order_id", "customer_id", "book_id", "quantity", "purchased_at", "cancelled", "cancelled_at"]
+class PurchaseAdmin(BookTitleMixin, ReadOnlyAdmin):
+    list_display = ["id", "order_id", "customer_id", "book", "quantity", "purchased_at", "cancelled", "cancelled_at"]
     list_filter = ["cancelled", "purchased_at"]
     search_fields = ["=order_id", "=customer_id", "=book_id"]
     date_hierarchy = "purchased_at"
@@ -41,8 +54,8 @@ class ModelStateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ModelChange)
-class ModelChangeAdmin(ReadOnlyAdmin):
-    list_display = ["id", "version", "kind", "book_id", "customer_id", "purchased_at", "ownership_changed"]
+class ModelChangeAdmin(BookTitleMixin, ReadOnlyAdmin):
+    list_display = ["id", "version", "kind", "book", "customer_id", "purchased_at", "ownership_changed"]
     list_filter = ["kind", "ownership_changed"]
     search_fields = ["=book_id", "=customer_id", "=version"]
 

@@ -18,6 +18,10 @@ echo "== ruff"
 ruff check .
 echo "== lint-imports"
 lint-imports
+echo "== event contracts against the released schemas (docs/contracts.lock.json)"
+python manage.py check_contracts
+# Graphviz's dot draws the service map (docs/modules.svg, /api/map/svg/); installed from Debian if missing.
+scripts/dev/graphviz.sh ensure
 
 DATABASE_VARIABLES=(DATABASE_URL ACCOUNTS_DATABASE_URL CATALOG_DATABASE_URL ORDERS_DATABASE_URL RECOMMENDATIONS_DATABASE_URL)
 
