@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0001_initial"),
+        ("orders", "0002_customer_copy_from_accounts"),
     ]
 
     operations = [
