@@ -74,6 +74,12 @@ def test_run_relay_exits_non_zero_when_stalled(orders_database_lost, settings):
 
     with pytest.raises(CommandError, match="relay stalled: no successful round"):
         call_command("run_relay", "--module", "orders", "--progress-interval", "60", stdout=io.StringIO())
+    # Its watchdog ends with it (left running, it would end this process once the limit passed).
+    wait_until(
+        lambda: not any(thread.name == "relay-watchdog" for thread in threading.enumerate()),
+        timeout=5,
+        message="the relay's watchdog thread ended",
+    )
 
 
 @pytest.mark.django_db(transaction=True, databases=["orders"])

@@ -76,8 +76,12 @@ class Command(BaseCommand):
             per_module = ", ".join(f"{module} {count}" for module, count in stats.published.items())
             progress.count("published", stats.total, "event(s)", f"{per_module}; failed rounds {stats.failures}")
 
+        finished = threading.Event()  # ends the watchdog with the loop it watches
         if not once:
-            threading.Thread(target=self._watchdog, args=(relay,), name="relay-watchdog", daemon=True).start()
+            watchdog = threading.Thread(
+                target=self._watchdog, args=(relay, finished), name="relay-watchdog", daemon=True
+            )
+            watchdog.start()
         try:
             with stop_on_signals(relay.stop):
                 stats = relay.run(
@@ -93,14 +97,14 @@ class Command(BaseCommand):
         except Exception as error:
             raise CommandError(f"relay stopped: {error}") from error
         finally:
+            finished.set()
             relay.close()
         self.stdout.write(self.style.SUCCESS(f"published {stats.total} event(s); stopped cleanly"))
 
-    def _watchdog(self, relay: OutboxRelay) -> None:
+    def _watchdog(self, relay: OutboxRelay, finished: threading.Event) -> None:
         """Exit the process if the relay's loop is stuck inside a call (it cannot raise RelayStalled itself)."""
         limit = relay.stall_exit_seconds
-        while limit > 0:
-            time.sleep(1.0)
+        while limit > 0 and not finished.wait(1.0):
             stuck_for = time.monotonic() - relay.last_progress
             if stuck_for > limit + WEDGED_GRACE_SECONDS:
                 self.stderr.write(
