@@ -180,6 +180,10 @@ MESSAGING = {
     "CONSUMER_STALL_EXIT_SECONDS": env.float("MESSAGING_CONSUMER_STALL_EXIT_SECONDS", default=120.0),
     # A file run_consumer keeps touching, its mtime the oldest progress of its consumers ("" = none).
     "CONSUMER_HEARTBEAT_FILE": env.str("MESSAGING_CONSUMER_HEARTBEAT_FILE", default=""),
+    # The relay's: rounds failing this long (a lost database connection it cannot regain, a broker
+    # that never takes a batch) make run_relay exit non-zero; 0 disables. Its heartbeat file likewise.
+    "RELAY_STALL_EXIT_SECONDS": env.float("MESSAGING_RELAY_STALL_EXIT_SECONDS", default=120.0),
+    "RELAY_HEARTBEAT_FILE": env.str("MESSAGING_RELAY_HEARTBEAT_FILE", default=""),
 }
 
 # /health/ready/ fails when a module's oldest unpublished event is older than this.
@@ -193,6 +197,13 @@ ORDERS_PAYMENT_TIMEOUT_SECONDS = env.float("ORDERS_PAYMENT_TIMEOUT_SECONDS", def
 ORDERS_PAYMENT_CHECK_SECONDS = env.float("ORDERS_PAYMENT_CHECK_SECONDS", default=30.0)
 ORDERS_MAX_UNPAID_COPIES_PER_BOOK = env.int("ORDERS_MAX_UNPAID_COPIES_PER_BOOK", default=10)
 ORDERS_MAX_UNPAID_COPIES = env.int("ORDERS_MAX_UNPAID_COPIES", default=50)
+
+# orders: a checkout still pending this long is overdue (its saga stalled: an event lost, a consumer down);
+# orders_resolve_pending re-announces its OrderPlaced up to ORDERS_PENDING_MAX_REANNOUNCEMENTS times, one
+# timeout apart, then rejects it with a reason. run_service runs that command every CHECK seconds (0 = never).
+ORDERS_PENDING_TIMEOUT_SECONDS = env.float("ORDERS_PENDING_TIMEOUT_SECONDS", default=300.0)
+ORDERS_PENDING_MAX_REANNOUNCEMENTS = env.int("ORDERS_PENDING_MAX_REANNOUNCEMENTS", default=3)
+ORDERS_PENDING_CHECK_SECONDS = env.float("ORDERS_PENDING_CHECK_SECONDS", default=60.0)
 
 # recommendations: journal entries between two snapshots of the model
 RECOMMENDATIONS_CHECKPOINT_EVERY = env.int("RECOMMENDATIONS_CHECKPOINT_EVERY", default=10_000)

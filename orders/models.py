@@ -140,6 +140,11 @@ class Order(models.Model):
     payment_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Why a cancelled order was cancelled: "customer" (the owner asked) or "payment_timeout" (not paid in time).
     cancellation_reason = models.CharField(max_length=30, blank=True)
+    # A pending order overdue (its saga stalled) has its OrderPlaced announced again, a bounded
+    # number of times (orders_resolve_pending), then is rejected with ``rejection_reason``.
+    reannounced_count = models.PositiveSmallIntegerField(default=0)
+    reannounced_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=50, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

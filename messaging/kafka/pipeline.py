@@ -171,9 +171,15 @@ class _Worker:
             raise
 
     def close(self) -> None:
+        # The worker thread's own connection, looked up in that thread: ``connections[alias]`` here
+        # would be the caller's. Left open, it outlives the relay (a session on the database until
+        # the garbage collector finds it; a test database then cannot be dropped).
         with contextlib.suppress(Exception):
-            self._executor.submit(connections[self._alias].close).result(timeout=30)
+            self._executor.submit(self._close_connection).result(timeout=30)
         self._executor.shutdown(wait=True)
+
+    def _close_connection(self) -> None:
+        connections[self._alias].close()
 
 
 class ModulePipeline:

@@ -108,6 +108,7 @@ REASON_TEXT = {
     "insufficient_stock": "Not enough copies in stock.",
     "unknown_book": "This book is not in the catalog.",
     "withdrawn": "This book is no longer sold.",
+    "not_confirmed_in_time": "The shop could not confirm this book's stock in time; nothing was charged or held.",
 }
 
 
