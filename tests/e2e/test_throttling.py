@@ -92,7 +92,7 @@ def test_the_sign_in_limit_is_one_count_across_two_processes(topology):
         two_processes(env, Path(tmp)) as (first, second),
     ):
         email = f"ada-{uuid.uuid4().hex[:8]}@e2e.example"
-        expect(first.post("/api/accounts/register/", {"email": email, "password": PASSWORD, "name": "Ada"}), 201)
+        expect(first.post("/api/accounts/register/", {"email": email, "password": PASSWORD, "name": "Ada"}), 202)
         # Start well inside an hour window, so that the count cannot restart halfway.
         wait_until(lambda: time.time() % 3600 < 3480, timeout=150, message="a fresh part of the hour window")
 

@@ -89,7 +89,7 @@ def test_registration_is_limited_per_client_address(rates):
     rates(register="2/hour")
     for number in range(2):
         body = {"email": f"new{number}@example.com", "password": PASSWORD, "name": "New"}
-        assert APIClient().post("/api/accounts/register/", body, format="json").status_code == 201
+        assert APIClient().post("/api/accounts/register/", body, format="json").status_code == 202
     body = {"email": "third@example.com", "password": PASSWORD, "name": "New"}
     assert_throttled(APIClient().post("/api/accounts/register/", body, format="json"))
 
