@@ -308,7 +308,7 @@ class ModulePipeline:
                 self.topic,
                 rows[0].row_id,
                 rows[-1].row_id,
-                extra={"events": len(rows), "correlation_ids": correlation_ids[:100]},
+                extra={"events": len(rows), "correlation_ids": correlation_ids[:100], "quire_module": self.module},
             )
 
     def _fail(self, batches: list[Batch]) -> NoReturn:
