@@ -23,6 +23,7 @@ from accounts.models import Address, Customer, normalize_email
 from accounts.routers import DATABASE
 from accounts.selectors import customer_email_taken, customer_get_by_email
 from messaging import publish, publish_many
+from web.throttling import password_hash_slot
 
 EMAIL_TAKEN = "A customer with this email already exists."
 ADDRESS_FIELDS = frozenset(
@@ -76,8 +77,10 @@ def customer_register(*, email: str, password: str, name: str) -> Customer | Non
     customer = Customer(email=normalize_email(email), name=name.strip())
     if password_errors := _password_errors(password, customer=customer):
         raise ValidationError({"password": password_errors})
-    # Hashing is deliberately slow: do it before the transaction opens, whether or not the email is free.
-    customer.set_password(password)
+    # Hashing is deliberately slow: do it before the transaction opens, whether or not the email is free,
+    # in one of the process's hashing slots.
+    with password_hash_slot():
+        customer.set_password(password)
     if customer_email_taken(email=customer.email):
         return None
     try:
@@ -102,17 +105,18 @@ def _insert_unless_taken(customer: Customer) -> None:
 def customer_authenticate(*, email: str, password: str) -> Customer | None:
     """The active customer with these credentials, or None (never saying which part was wrong)."""
     customer = customer_get_by_email(email=email)
-    if customer is None:
-        # Spend the hashing time anyway, so response times do not tell which emails are registered.
-        make_password(password)
-        return None
+    with password_hash_slot():
+        if customer is None:
+            # Spend the hashing time anyway, so response times do not tell which emails are registered.
+            make_password(password)
+            return None
 
-    def upgrade_hash(raw_password: str) -> None:
-        with transaction.atomic(using=DATABASE):
-            Customer.objects.filter(id=customer.id).update(password_hash=make_password(raw_password))
+        def upgrade_hash(raw_password: str) -> None:
+            with transaction.atomic(using=DATABASE):
+                Customer.objects.filter(id=customer.id).update(password_hash=make_password(raw_password))
 
-    if not customer.check_password(password, on_upgrade=upgrade_hash) or not customer.is_active:
-        return None
+        if not customer.check_password(password, on_upgrade=upgrade_hash) or not customer.is_active:
+            return None
     return customer
 
 
@@ -142,13 +146,17 @@ def customer_password_change(*, customer: Customer, old_password: str, new_passw
     the password hash); access tokens run out on their own within minutes.
     """
     errors: dict[str, list[ValidationError]] = {}
-    if not customer.check_password(old_password):
-        errors["old_password"] = [ValidationError("The current password is not correct.", code="password_incorrect")]
+    with password_hash_slot():
+        if not customer.check_password(old_password):
+            errors["old_password"] = [
+                ValidationError("The current password is not correct.", code="password_incorrect")
+            ]
     if password_errors := _password_errors(new_password, customer=customer):
         errors["new_password"] = password_errors
     if errors:
         raise ValidationError(errors)
-    customer.set_password(new_password)
+    with password_hash_slot():
+        customer.set_password(new_password)
     with transaction.atomic(using=DATABASE):
         customer.save(update_fields=["password_hash", "updated_at"])
     return customer

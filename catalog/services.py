@@ -397,7 +397,9 @@ def stock_reserve(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> S
     Publishes ``StockReserved`` (and ``StockChanged`` per book), or ``StockRejected`` with
     the reason for each line that cannot be served (``unknown_book``, ``withdrawn``,
     ``insufficient_stock``). An order catalog has already answered, or whose cancellation
-    arrived first, is left as it is: the call is idempotent.
+    arrived first, is left as it is: the call is idempotent. An order announced again (orders
+    re-announces an order that stays pending: the answer may have been lost) while its stock is
+    still held or refused gets the same answer again; orders applies an answer once.
 
     Stock never goes below zero: rows are locked in book-id order, each update is guarded
     by ``on_hand - reserved >= quantity``, and the database checks ``reserved <= on_hand``.
@@ -407,6 +409,7 @@ def stock_reserve(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> S
         existing = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
         if existing is not None:
             logger.info("order %s already handled by catalog (%s): nothing to reserve", order_id, existing.state)
+            _answer_again(existing)
             return existing
         books = Book.objects.in_bulk(list(wanted))
         stocks = {
@@ -457,6 +460,16 @@ def stock_reserve(*, order_id: uuid.UUID, lines: Iterable[tuple[int, int]]) -> S
         for stock in Stock.objects.filter(book_id__in=list(wanted)).order_by("book_id"):
             publish(_stock_changed(stock))
     return reservation
+
+
+def _answer_again(reservation: StockReservation) -> None:
+    """Publish once more what catalog answered for this order, while that answer still stands."""
+    if reservation.state == StockReservation.State.RESERVED:
+        lines = [ReservedLine(book_id=line.book_id, quantity=line.quantity) for line in reservation.lines.all()]
+        publish(StockReserved(order_id=reservation.order_id, lines=lines))
+    elif reservation.state == StockReservation.State.REJECTED:
+        lines = [RejectedLine(**line) for line in reservation.rejection]
+        publish(StockRejected(order_id=reservation.order_id, lines=lines))
 
 
 def stock_release(*, order_id: uuid.UUID) -> StockReservation:

@@ -11,6 +11,10 @@ class ConfigConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        if settings.LOG_FORMAT == "json":
+            from config import logs
+
+            logs.route_uncaught_to_logging()
         # Here, not in settings: gunicorn forks its workers before loading the application, and
         # the exporter's thread must start in the process that records the spans.
         if settings.OTEL_ENABLED:

@@ -14,6 +14,8 @@ filter takes the correlation id from the response header instead.
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from datetime import UTC, datetime
 
 from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
@@ -61,7 +63,9 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         # ``module`` is taken by the record (the source file's name): Quire's module goes by another.
-        record.quire_module = topology.module_of(record.name) or ""
+        # A line may name its module itself (``extra={"quire_module": ...}``: the kernel's delivery
+        # and relay lines speak for the module whose event it is); otherwise the logger's package says.
+        record.quire_module = getattr(record, "quire_module", "") or topology.module_of(record.name) or ""
         correlation_id = self.current_correlation_id()
         if not correlation_id and record.name == "gunicorn.access" and isinstance(record.args, dict):
             correlation_id = str(record.args.get(_ACCESS_CORRELATION_ATOM, "") or "").strip("-")
@@ -84,6 +88,37 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         correlation_id = getattr(record, "correlation_id", "")
         return f"{line} corr={correlation_id}" if correlation_id else line
+
+
+def route_uncaught_to_logging() -> None:
+    """Send what bypasses logging through it: uncaught exceptions (main and other threads) and warnings.
+
+    With JSON logs a traceback printed by the interpreter would be many lines that are not JSON;
+    as a record it is one line (its traceback in ``exc_info``) with the service and ids.
+    """
+    logging.captureWarnings(True)
+    uncaught = logging.getLogger("quire.uncaught")
+
+    def excepthook(kind, value, traceback) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, traceback)
+            return
+        uncaught.critical("uncaught %s: %s", kind.__name__, value, exc_info=(kind, value, traceback))
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        uncaught.critical(
+            "uncaught %s in thread %s: %s",
+            args.exc_type.__name__,
+            name,
+            args.exc_value,
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
 
 
 def logging_config(*, log_format: str, level: str, service: str) -> dict:

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config import keys, logs, topology
 from config.databases import database_config
+from web.rates import parse_rate as throttle_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -179,10 +180,30 @@ MESSAGING = {
     "CONSUMER_STALL_EXIT_SECONDS": env.float("MESSAGING_CONSUMER_STALL_EXIT_SECONDS", default=120.0),
     # A file run_consumer keeps touching, its mtime the oldest progress of its consumers ("" = none).
     "CONSUMER_HEARTBEAT_FILE": env.str("MESSAGING_CONSUMER_HEARTBEAT_FILE", default=""),
+    # The relay's: rounds failing this long (a lost database connection it cannot regain, a broker
+    # that never takes a batch) make run_relay exit non-zero; 0 disables. Its heartbeat file likewise.
+    "RELAY_STALL_EXIT_SECONDS": env.float("MESSAGING_RELAY_STALL_EXIT_SECONDS", default=120.0),
+    "RELAY_HEARTBEAT_FILE": env.str("MESSAGING_RELAY_HEARTBEAT_FILE", default=""),
 }
 
 # /health/ready/ fails when a module's oldest unpublished event is older than this.
 HEALTH_OUTBOX_MAX_AGE_SECONDS = env.float("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=60.0)
+
+# orders: unpaid reservations (orders/holds.py). A confirmed order not paid within the timeout is cancelled
+# and its stock released by orders_expire_unpaid, which run_service runs every CHECK seconds (0 = never;
+# a timeout of 0 keeps unpaid orders forever). A customer's open unpaid orders hold at most these many
+# copies of one book and in all (0 = no limit).
+ORDERS_PAYMENT_TIMEOUT_SECONDS = env.float("ORDERS_PAYMENT_TIMEOUT_SECONDS", default=900.0)
+ORDERS_PAYMENT_CHECK_SECONDS = env.float("ORDERS_PAYMENT_CHECK_SECONDS", default=30.0)
+ORDERS_MAX_UNPAID_COPIES_PER_BOOK = env.int("ORDERS_MAX_UNPAID_COPIES_PER_BOOK", default=10)
+ORDERS_MAX_UNPAID_COPIES = env.int("ORDERS_MAX_UNPAID_COPIES", default=50)
+
+# orders: a checkout still pending this long is overdue (its saga stalled: an event lost, a consumer down);
+# orders_resolve_pending re-announces its OrderPlaced up to ORDERS_PENDING_MAX_REANNOUNCEMENTS times, one
+# timeout apart, then rejects it with a reason. run_service runs that command every CHECK seconds (0 = never).
+ORDERS_PENDING_TIMEOUT_SECONDS = env.float("ORDERS_PENDING_TIMEOUT_SECONDS", default=300.0)
+ORDERS_PENDING_MAX_REANNOUNCEMENTS = env.int("ORDERS_PENDING_MAX_REANNOUNCEMENTS", default=3)
+ORDERS_PENDING_CHECK_SECONDS = env.float("ORDERS_PENDING_CHECK_SECONDS", default=60.0)
 
 # recommendations: journal entries between two snapshots of the model
 RECOMMENDATIONS_CHECKPOINT_EVERY = env.int("RECOMMENDATIONS_CHECKPOINT_EVERY", default=10_000)
@@ -222,6 +243,39 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "web.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 20,
 }
+
+# --- abuse: rate limits over a store every process shares, and bounded password hashing (web/throttling.py)
+# The client's address: how many proxies in front of this process append to X-Forwarded-For (the gateway
+# does; a Kubernetes ingress in front of it is one more). 0 trusts no header (the one-process shop).
+REST_FRAMEWORK["NUM_PROXIES"] = int(env.str("NUM_PROXIES", default="") or (0 if SERVICE == topology.ALL else 1))
+THROTTLE_ENABLED = env.bool("THROTTLE_ENABLED", default=True)
+THROTTLE_KEY_PREFIX = "quire-throttle:"
+THROTTLE_RATES = {
+    "sign_in": env.str("THROTTLE_SIGN_IN_RATE", default="20/min"),  # per client address
+    "sign_in_account": env.str("THROTTLE_SIGN_IN_ACCOUNT_RATE", default="10/min"),  # per email tried
+    "register": env.str("THROTTLE_REGISTER_RATE", default="20/hour"),  # per client address
+    "refresh": env.str("THROTTLE_REFRESH_RATE", default="60/min"),  # per client address
+    "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="5/min"),  # per customer and per address
+    "admin_login": env.str("THROTTLE_ADMIN_LOGIN_RATE", default="10/min"),  # per client address
+    "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/min"),  # per username
+}
+for _scope, _rate in THROTTLE_RATES.items():
+    try:
+        throttle_rate(_rate)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"THROTTLE_{_scope.upper()}_RATE: {_error} (empty = no limit).") from None
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The rate limits' counters: a table on `default` (the service's own database), made by `migrate`.
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "quire_throttle",
+        "OPTIONS": {"MAX_ENTRIES": env.int("THROTTLE_MAX_ENTRIES", default=100_000)},
+    },
+}
+# At most this many password hashes at once per process; a sign-in that waits longer for one gets 503.
+PASSWORD_HASH_CONCURRENCY = env.int("PASSWORD_HASH_CONCURRENCY", default=2)
+PASSWORD_HASH_WAIT_SECONDS = env.float("PASSWORD_HASH_WAIT_SECONDS", default=5.0)
 
 SIMPLE_JWT = {
     "ALGORITHM": "RS256",

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path, re_path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -18,6 +19,7 @@ from config.health import LiveView, ReadyView
 from config.map_views import service_map_svg_view, service_map_view
 from config.metrics import metrics_view
 from web.problems import api_not_found
+from web.throttling import throttled_login
 
 handler404 = "web.problems.handler404"
 handler500 = "web.problems.handler500"
@@ -71,6 +73,9 @@ admin_mounts = [path(ADMIN_PREFIX, admin.site.urls)] + [
     path(prefix, (admin.site.get_urls(), "admin", f"admin-{prefix.split('/')[1]}")) for prefix in ADMIN_PREFIXES[1:]
 ]
 urlpatterns = [
+    # Staff sign-ins are rate limited and hash in a bounded slot (web/throttling.py), like customers'.
+    *(path(prefix + "login/", throttled_login(admin.site.login)) for prefix in ADMIN_PREFIXES),
+    path("api-auth/login/", throttled_login(LoginView.as_view(template_name="rest_framework/login.html"))),
     *admin_mounts,
     path("api/", api_root, name="api-root"),
     path("api/map/", service_map_view, name="service-map"),

@@ -28,6 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "CONSUMER_IDLE_CHECK_SECONDS": 5.0,
     "CONSUMER_STALL_EXIT_SECONDS": 120.0,
     "CONSUMER_HEARTBEAT_FILE": "",
+    # Relay liveness (messaging/kafka/relay.py): seconds of failing rounds before the relay gives up;
+    # a file whose mtime run_relay keeps at its last successful round ("" for none).
+    "RELAY_STALL_EXIT_SECONDS": 120.0,
+    "RELAY_HEARTBEAT_FILE": "",
     "MODULES": (),  # every module of the project
     "SERVED_MODULES": None,  # the modules this process serves; None: all of MODULES
     "SERVICE": "all",  # how the process was started (SERVICE=...), for messages to the operator

@@ -211,7 +211,12 @@ def _report(envelope: Envelope, subscription: Subscription, outcome: Outcome) ->
                 subscription.name,
                 envelope.event_type,
                 envelope.event_id,
-                extra={"event_id": str(envelope.event_id), "event_type": envelope.event_type},
+                # The handler's module, not the kernel's logger's: the line belongs to that module.
+                extra={
+                    "event_id": str(envelope.event_id),
+                    "event_type": envelope.event_type,
+                    "quire_module": subscription.module,
+                },
             )
 
 

@@ -170,6 +170,9 @@ class OrderAdmin(CustomerNameMixin, UUIDSearchMixin, ReadOnlyMixin, admin.ModelA
         "cancelled_at",
         "release_requested_at",
         "payment_reference",
+        "rejection_reason",
+        "reannounced_count",
+        "reannounced_at",
     ]
     readonly_fields = fields
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,3 +100,21 @@ class OrderCancelled(Event):
     customer_id: uuid.UUID
     lines: list[OrderLine] = Field(min_length=1)
     was_confirmed: bool
+
+
+class OrderExpired(Event):
+    """A confirmed order was not paid by its deadline: it was cancelled and its stock is released.
+
+    Published together with ``OrderCancelled`` (``was_confirmed=True``), which is what releases
+    the stock; this one says why, for whoever tells the customer or counts abandoned orders.
+    """
+
+    event_type = "orders.OrderExpired"
+    event_version = 1
+    aggregate_field = "order_id"
+
+    order_id: uuid.UUID
+    customer_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=30)
+    payment_due_at: datetime
+    lines: list[OrderLine] = Field(min_length=1)

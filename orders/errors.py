@@ -71,3 +71,16 @@ class IdempotencyKeyReused(OrdersError):
     def __init__(self, key=None):
         super().__init__(f"This {IDEMPOTENCY_HEADER} was already used with a different request body; use a new key.")
         self.key = key
+
+
+class UnpaidHoldLimit(OrdersError):
+    """A checkout would hold more unpaid copies than one customer may (HTTP 409).
+
+    ``errors`` names the lines (or the whole order) over the limit, so a client can show why.
+    """
+
+    status = 409
+    code = "unpaid_hold_limit"
+
+    def __init__(self, detail: str, *, errors: list[dict], limits: dict[str, int]):
+        super().__init__(detail, errors=errors, limits=limits)

@@ -135,6 +135,16 @@ class Order(models.Model):
     # late or repeated StockReserved does not ask again.
     release_requested_at = models.DateTimeField(null=True, blank=True)
     payment_reference = models.CharField(max_length=40, blank=True)
+    # An unpaid confirmed order holds stock until this time; then orders_expire_unpaid cancels it
+    # (orders/holds.py). Set at confirmation from ORDERS_PAYMENT_TIMEOUT_SECONDS, shown to the customer.
+    payment_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Why a cancelled order was cancelled: "customer" (the owner asked) or "payment_timeout" (not paid in time).
+    cancellation_reason = models.CharField(max_length=30, blank=True)
+    # A pending order overdue (its saga stalled) has its OrderPlaced announced again, a bounded
+    # number of times (orders_resolve_pending), then is rejected with ``rejection_reason``.
+    reannounced_count = models.PositiveSmallIntegerField(default=0)
+    reannounced_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=50, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

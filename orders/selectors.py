@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Min, Prefetch, QuerySet
+from django.utils import timezone
 
 from orders.errors import CartItemNotFound, OrderNotFound
 from orders.models import Cart, CartItem, Order, OrderLine, Product
@@ -130,3 +131,23 @@ def order_get(*, order_id: uuid.UUID, customer_id: uuid.UUID | None = None) -> O
     if order is None:
         raise OrderNotFound(order_id)
     return order
+
+
+def orders_pending_overdue(*, older_than: timedelta) -> QuerySet[Order]:
+    """Orders still pending ``older_than`` after checkout (their saga has not settled), oldest first."""
+    return Order.objects.filter(state=Order.State.PENDING, created_at__lt=timezone.now() - older_than).order_by(
+        "created_at", "id"
+    )
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    overdue: int
+    oldest_seconds: float  # 0 when no order is pending
+
+
+def orders_pending_summary(*, older_than: timedelta) -> PendingSummary:
+    """How many orders are overdue, and how long the oldest pending one has waited (for /metrics)."""
+    oldest = Order.objects.filter(state=Order.State.PENDING).aggregate(oldest=Min("created_at"))["oldest"]
+    age = max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0
+    return PendingSummary(overdue=orders_pending_overdue(older_than=older_than).count(), oldest_seconds=age)

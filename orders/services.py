@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import publish
-from orders import contracts, payments
+from orders import contracts, holds, payments
 from orders.errors import CartItemNotFound, IdempotencyKeyInFlight, IllegalTransition, OrderNotFound
 from orders.idempotency import (
     IdempotencyClaim,
@@ -27,6 +27,7 @@ from orders.idempotency import (
     idempotency_hold,
     idempotency_release,
     idempotency_result,
+    idempotency_unlock,
 )
 from orders.metrics import CHECKOUT_SETTLE_SECONDS, CHECKOUTS
 from orders.models import (
@@ -304,10 +305,13 @@ def _order_place(
 ) -> Order:
     with transaction.atomic(using=DATABASE):
         record = idempotency_hold(claim=idempotency) if idempotency is not None else None
+        # The customer's cart row is the lock that serializes their checkouts, "buy now" too, so
+        # that two at once cannot both pass the cap on unpaid copies (holds.unpaid_cap_check).
+        customer_cart = _cart_for_update(customer_id)
         cart = None
         if lines is None:
-            cart = Cart.objects.select_for_update().filter(customer_id=customer_id).first()
-            items = list(cart.items.all()) if cart is not None else []
+            cart = customer_cart
+            items = list(cart.items.all())
             if not items:
                 raise ValidationError({"cart": "Your cart is empty: add books to it, or send lines."}, code="empty")
             requested = [LineRequest(book_id=item.book_id, quantity=item.quantity) for item in items]
@@ -316,6 +320,9 @@ def _order_place(
             requested = list(lines)
             prefix = "lines"
         products = _products_for_checkout(requested, prefix=prefix)
+        holds.unpaid_cap_check(
+            customer_id=customer_id, requested=[(line.book_id, line.quantity) for line in requested], prefix=prefix
+        )
 
         currencies = sorted({products[line.book_id].currency for line in requested})
         if len(currencies) > 1:
@@ -406,13 +413,17 @@ def order_place_idempotently(
         CHECKOUTS.labels("replayed").inc()
         return claimed
     try:
-        order = order_place(customer_id=customer_id, lines=lines, idempotency=claimed, respond=respond)
-    except IdempotencyKeyInFlight:
-        raise
-    except BaseException:
-        idempotency_release(claim=claimed)
-        raise
-    return idempotency_result(claim=claimed, order_id=order.id)
+        try:
+            order = order_place(customer_id=customer_id, lines=lines, idempotency=claimed, respond=respond)
+        except IdempotencyKeyInFlight:
+            raise
+        except BaseException:
+            idempotency_release(claim=claimed)
+            raise
+        return idempotency_result(claim=claimed, order_id=order.id)
+    finally:
+        # Also when the release failed (the database went away): the ended session frees the lock.
+        idempotency_unlock(claim=claimed)
 
 
 # --- lifecycle ------------------------------------------------------------------------
@@ -457,7 +468,8 @@ def order_confirm(*, order_id: uuid.UUID) -> Order:
         if order.state == State.PENDING:
             order.state = State.CONFIRMED
             order.confirmed_at = now
-            order.save(update_fields=["state", "confirmed_at", "updated_at"])
+            order.payment_due_at = holds.payment_due_for(now)
+            order.save(update_fields=["state", "confirmed_at", "payment_due_at", "updated_at"])
             publish(contracts.OrderConfirmed(order_id=order.id, customer_id=order.customer_id, lines=_lines_of(order)))
             _settled(order, "confirmed", now)
         elif order.state in (State.CANCELLED, State.REJECTED) and order.release_requested_at is None:
@@ -604,7 +616,8 @@ def order_cancel(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> Order:
         now = timezone.now()
         order.state = State.CANCELLED
         order.cancelled_at = now
-        update_fields = ["state", "cancelled_at", "updated_at"]
+        order.cancellation_reason = holds.CANCELLED_BY_CUSTOMER
+        update_fields = ["state", "cancelled_at", "cancellation_reason", "updated_at"]
         if was_confirmed:
             order.release_requested_at = now
             update_fields.append("release_requested_at")
@@ -621,3 +634,92 @@ def customer_access_apply(*, customer_id: uuid.UUID, active: bool, as_of: dateti
     """Record what accounts said of a customer (deactivated, reactivated, deleted); newer facts win."""
     with transaction.atomic(using=DATABASE):
         CustomerAccess.apply(customer_id=customer_id, active=active, as_of=as_of)
+
+
+# --- sagas that never settle ------------------------------------------------------------
+
+#: The reason an overdue order is rejected with, on the order and on each line of OrderRejected.
+NOT_CONFIRMED_IN_TIME = "not_confirmed_in_time"
+
+
+class PendingOutcome:
+    REANNOUNCED = "reannounced"
+    REJECTED = "rejected"
+    WAITING = "waiting"  # re-announced less than a timeout ago: its answer may still come
+    SETTLED = "settled"  # it moved on meanwhile
+
+
+def order_pending_resolve(*, order_id: uuid.UUID, timeout: timedelta, max_reannouncements: int) -> str:
+    """Move an order that stayed pending longer than ``timeout`` towards an end (a :class:`PendingOutcome`).
+
+    Its OrderPlaced may have been lost (an outage, a crash) or catalog's answer may have: the
+    first ``max_reannouncements`` times (``timeout`` apart) OrderPlaced is published again under
+    a new event id, which catalog answers once more if it had answered (and reserves once if it
+    had not). After that the order is rejected (``not_confirmed_in_time``) with OrderRejected,
+    and catalog is asked to release whatever it may hold for it (OrderCancelled,
+    ``was_confirmed=True``), which also makes a late OrderPlaced reserve nothing.
+    """
+    with transaction.atomic(using=DATABASE):
+        order = _locked_order(order_id)
+        now = timezone.now()
+        if order.state != State.PENDING:
+            return PendingOutcome.SETTLED
+        last = order.reannounced_at or order.created_at
+        if now - last < timeout:
+            return PendingOutcome.WAITING
+        if order.reannounced_count < max_reannouncements:
+            order.reannounced_count += 1
+            order.reannounced_at = now
+            order.save(update_fields=["reannounced_count", "reannounced_at", "updated_at"])
+            lines = list(order.lines.all())
+            publish(
+                contracts.OrderPlaced(
+                    order_id=order.id,
+                    customer_id=order.customer_id,
+                    lines=_contract_lines(lines),
+                    total=order.total,
+                    currency=order.currency,
+                )
+            )
+            logger.warning(
+                "order %s pending for %.0fs: OrderPlaced announced again (%d of %d)",
+                order.id,
+                (now - order.created_at).total_seconds(),
+                order.reannounced_count,
+                max_reannouncements,
+            )
+            return PendingOutcome.REANNOUNCED
+        lines = list(order.lines.all())
+        books = [line.book_id for line in lines]
+        available = dict(Product.objects.filter(book_id__in=books).values_list("book_id", "available"))
+        for line in lines:
+            line.rejection_reason = NOT_CONFIRMED_IN_TIME
+            line.save(update_fields=["rejection_reason"])
+        order.state = State.REJECTED
+        order.rejected_at = now
+        order.rejection_reason = NOT_CONFIRMED_IN_TIME
+        order.save(update_fields=["state", "rejected_at", "rejection_reason", "updated_at"])
+        publish(
+            contracts.OrderRejected(
+                order_id=order.id,
+                customer_id=order.customer_id,
+                reasons=[
+                    contracts.RejectionReason(
+                        book_id=line.book_id,
+                        reason=NOT_CONFIRMED_IN_TIME,
+                        requested=line.quantity,
+                        available=max(available.get(line.book_id, 0), 0),
+                    )
+                    for line in lines
+                ],
+            )
+        )
+        _request_release(order, now=now)
+        logger.warning(
+            "order %s pending for %.0fs after %d re-announcement(s): rejected (%s)",
+            order.id,
+            (now - order.created_at).total_seconds(),
+            order.reannounced_count,
+            NOT_CONFIRMED_IN_TIME,
+        )
+        return PendingOutcome.REJECTED

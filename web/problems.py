@@ -8,6 +8,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
@@ -20,6 +21,8 @@ from web.limits import too_large_detail
 
 logger = logging.getLogger(__name__)
 CONTENT_TYPE = "application/problem+json"
+#: Seconds a client is told to wait when a database is unreachable (Retry-After of the 503).
+DATABASE_RETRY_AFTER = 5
 
 
 def _title(status_code: int) -> str:
@@ -83,6 +86,23 @@ def problem_exception_handler(exc, context):
         # Keep each message's code (e.g. "unique"), as DRF does for its own validation errors.
         exc = exceptions.ValidationError(as_serializer_error(exc))
 
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is unreachable (down, restarting, connection lost): nothing the client did
+        # wrong, and nothing half done (the transaction rolled back). A retry later may succeed.
+        # A server-side error code (e.g. a deadlock, 40P01) means it answered but refused this transaction.
+        busy = bool(getattr(exc.__cause__, "pgcode", None))
+        where = request.path if request else "API view"
+        logger.warning("database %s in %s: %s", "busy" if busy else "unavailable", where, exc)
+        set_rollback()
+        return problem_response(
+            503,
+            "The service's database refused this transaction under load; nothing was changed. Retry shortly."
+            if busy
+            else "The service cannot reach its database right now; nothing was changed. Retry shortly.",
+            request=request,
+            headers={"Retry-After": "1" if busy else str(DATABASE_RETRY_AFTER)},
+            code="database_busy" if busy else "database_unavailable",
+        )
     if not isinstance(exc, exceptions.APIException):
         # Never a stack trace or an HTML page from the API, DEBUG or not.
         logger.exception("unhandled error in %s", request.path if request else "API view")

@@ -26,6 +26,7 @@ from accounts.api.serializers import (
 from accounts.errors import BEARER_CHALLENGE
 from accounts.models import Address, Customer, normalize_email
 from web.auth import IsCustomer, customer_id_of
+from web.throttling import AddressThrottle, CustomerThrottle, EmailThrottle
 
 
 class AccountsView(APIView):
@@ -67,6 +68,10 @@ class RegisterView(PublicView):
     account reads, in the same answer, that their earlier password still applies.
     """
 
+    # Registration is free: unthrottled, one client could mint customers (and their stock caps) at will.
+    throttle_scope = "register"
+    throttle_classes = [AddressThrottle]
+
     @extend_schema(request=RegisterSerializer, responses={202: RegistrationSerializer}, summary="Register")
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
@@ -81,6 +86,10 @@ class RegisterView(PublicView):
 
 
 class TokenObtainView(PublicView):
+    # By address (one client guessing many accounts) and by email (many clients guessing one account).
+    throttle_scope = "sign_in"
+    throttle_classes = [AddressThrottle, EmailThrottle]
+
     @extend_schema(request=SignInSerializer, responses={200: TokenPairSerializer}, summary="Sign in")
     def post(self, request):
         serializer = SignInSerializer(data=request.data)
@@ -92,6 +101,9 @@ class TokenObtainView(PublicView):
 
 
 class TokenRefreshView(PublicView):
+    throttle_scope = "refresh"
+    throttle_classes = [AddressThrottle]
+
     @extend_schema(request=RefreshSerializer, responses={200: AccessTokenSerializer}, summary="Refresh access token")
     def post(self, request):
         serializer = RefreshSerializer(data=request.data)
@@ -116,6 +128,10 @@ class MeView(CustomerView):
 
 
 class PasswordChangeView(CustomerView):
+    # A stolen access token must not buy unlimited guesses at the current password.
+    throttle_scope = "password_change"
+    throttle_classes = [CustomerThrottle, AddressThrottle]
+
     @extend_schema(
         request=PasswordChangeSerializer,
         responses={200: TokenPairSerializer},

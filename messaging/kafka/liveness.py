@@ -13,13 +13,22 @@ consumer), an idle consumer asks the broker now and then (:class:`GroupWatch`) w
 partition of its topics has no member; if so it rebuilds its client. A consumer that makes no
 progress at all for ``CONSUMER_STALL_EXIT_SECONDS`` raises :class:`ConsumerStalled`, so that its
 process exits and its supervisor restarts it.
+
+The relay has the same guard (:class:`RelayStalled`, ``RELAY_STALL_EXIT_SECONDS``): a round that
+keeps failing (a database connection it cannot regain, a broker that never answers) ends it.
+Both keep a heartbeat file (:class:`Heartbeat`) whose mtime is their last progress, for a
+supervisor that cannot ask them: ``manage.py check_heartbeat`` (a Kubernetes exec probe) and
+``run_service`` read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from kafka import TopicPartition
 from kafka.errors import KafkaError
@@ -28,12 +37,55 @@ from messaging.kafka.clients import admin_client
 
 logger = logging.getLogger(__name__)
 
+#: Exit status of a relay or consumer process whose loop stopped progressing inside a call (EX_SOFTWARE).
+WEDGED_EXIT_CODE = 70
+#: Seconds past its stall limit a loop gets to raise (and stop) by itself, before its process gives up on it.
+WEDGED_GRACE_SECONDS = 15.0
+
 #: Group states in which partitions are legitimately unowned for a moment.
 REBALANCING_STATES = frozenset({"PreparingRebalance", "CompletingRebalance"})
 
 
 class ConsumerStalled(Exception):
     """The consumer made no progress for ``CONSUMER_STALL_EXIT_SECONDS``: restart its process."""
+
+
+class RelayStalled(Exception):
+    """The relay made no progress for ``RELAY_STALL_EXIT_SECONDS``: restart its process."""
+
+
+class Heartbeat:
+    """A file whose mtime is the wall-clock time of a process's last progress ("" path: none).
+
+    Written at most once a second; a failure to write is ignored (the probe then sees it age,
+    which is the truth: a process that cannot even touch a file is not well).
+    """
+
+    def __init__(self, path: str | os.PathLike | None) -> None:
+        self.path = Path(path) if path else None
+        self._written = 0.0
+
+    def beat(self, last_progress: float, *, force: bool = False) -> None:
+        """Record ``last_progress`` (a ``time.monotonic()`` value) as the file's mtime."""
+        if self.path is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._written < 1.0:
+            return
+        self._written = now
+        at = time.time() - (now - last_progress)
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch()
+            os.utime(self.path, (at, at))
+
+
+def heartbeat_age(path: str | os.PathLike) -> float | None:
+    """Seconds since the heartbeat at ``path`` last recorded progress; None if there is no such file."""
+    try:
+        return max(time.time() - Path(path).stat().st_mtime, 0.0)
+    except FileNotFoundError:
+        return None
 
 
 def unowned_partitions(group: str, topics: list[str], bootstrap_servers: list[str]) -> tuple[str, set[TopicPartition]]:

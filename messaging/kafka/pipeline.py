@@ -171,9 +171,15 @@ class _Worker:
             raise
 
     def close(self) -> None:
+        # The worker thread's own connection, looked up in that thread: ``connections[alias]`` here
+        # would be the caller's. Left open, it outlives the relay (a session on the database until
+        # the garbage collector finds it; a test database then cannot be dropped).
         with contextlib.suppress(Exception):
-            self._executor.submit(connections[self._alias].close).result(timeout=30)
+            self._executor.submit(self._close_connection).result(timeout=30)
         self._executor.shutdown(wait=True)
+
+    def _close_connection(self) -> None:
+        connections[self._alias].close()
 
 
 class ModulePipeline:
@@ -302,7 +308,7 @@ class ModulePipeline:
                 self.topic,
                 rows[0].row_id,
                 rows[-1].row_id,
-                extra={"events": len(rows), "correlation_ids": correlation_ids[:100]},
+                extra={"events": len(rows), "correlation_ids": correlation_ids[:100], "quire_module": self.module},
             )
 
     def _fail(self, batches: list[Batch]) -> NoReturn:

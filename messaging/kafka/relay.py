@@ -7,6 +7,12 @@ polling-trap guard), send them, mark them published once the broker acknowledged
 keeps no state the database does not have, so a relay killed at any point starts again where
 the outbox says. Woken by PostgreSQL's NOTIFY at each commit; SQLite is polled. See
 docs/messaging.md for all of it.
+
+Liveness: ``last_progress`` is the time of the last round that did its job (published, found
+nothing to do, or stood by behind another relay's lease). Rounds that keep failing for
+``RELAY_STALL_EXIT_SECONDS`` (a database connection it cannot regain, a broker that never takes
+a batch) raise :class:`~messaging.kafka.liveness.RelayStalled`, so that its process exits and its
+supervisor restarts it; ``heartbeat`` (a file) lets a supervisor see the same from outside.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from django.db import DatabaseError, connections
 from kafka.errors import KafkaError
 
 from messaging.conf import messaging_settings
+from messaging.kafka.liveness import Heartbeat, RelayStalled
 from messaging.kafka.pipeline import ModulePipeline, RelayError, RelayStats, Sender
 from messaging.kafka.topics import events_topic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OutboxRelay", "RelayBusy", "RelayError", "RelayStats"]
+__all__ = ["OutboxRelay", "RelayBusy", "RelayError", "RelayStalled", "RelayStats"]
 
 
 class RelayBusy(RuntimeError):
@@ -49,6 +56,8 @@ class OutboxRelay:
         linger: float = 0.01,
         producer_overrides: dict | None = None,
         ensure_topics: bool = True,
+        stall_exit_seconds: float | None = None,
+        heartbeat_file: str | None = None,
     ) -> None:
         if not modules:
             raise ValueError("the relay needs at least one module")
@@ -79,6 +88,15 @@ class OutboxRelay:
         # stop() writes here so that a relay waiting in select() returns at once.
         self._wakeup_read, self._wakeup_write = os.pipe()
         os.set_blocking(self._wakeup_write, False)
+        self.stall_exit_seconds = float(
+            messaging_settings.RELAY_STALL_EXIT_SECONDS if stall_exit_seconds is None else stall_exit_seconds
+        )
+        heartbeat_file = messaging_settings.RELAY_HEARTBEAT_FILE if heartbeat_file is None else heartbeat_file
+        self.heartbeat = Heartbeat(heartbeat_file)
+        #: time.monotonic() of the last round that did its job; read by other threads (run_relay's watchdog).
+        self.last_progress = time.monotonic()
+        #: What it is doing, in a few words ("relaying", "standby", "failing: ...").
+        self.status = "starting"
 
     # --- lifecycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -136,6 +154,8 @@ class OutboxRelay:
         in the outbox meanwhile. ``max_failures`` consecutive failures raise instead.
         """
         consecutive_failures = 0
+        self.last_progress = time.monotonic()
+        self.heartbeat.beat(self.last_progress, force=True)  # a probe finds the file from the start
         held_back_delay = 0.005
         last_busy_round = -1.0  # when the last round that published (without filling a batch) began
         next_progress = time.monotonic() + progress_interval
@@ -148,6 +168,7 @@ class OutboxRelay:
                 if not held:
                     if once:
                         raise RelayBusy("another relay holds every outbox this process serves")
+                    self._progressed("standby: another relay holds the lease")
                     self._stop.wait(self.standby_interval)
                     continue
                 linger_left = last_busy_round + self.linger - time.monotonic()
@@ -161,13 +182,16 @@ class OutboxRelay:
                     more, waiting, published = more or full, waiting or blocked, published + count
                 last_busy_round = round_started if published and not more else -1.0
                 consecutive_failures = 0
+                self._progressed("relaying")
             except (KafkaError, RelayError, DatabaseError, OSError) as error:
                 consecutive_failures += 1
                 self.stats.failures += 1
+                self.status = f"failing: {type(error).__name__}"
                 self._finish_in_flight()
                 self._recover_connections()
                 if max_failures is not None and consecutive_failures >= max_failures:
                     raise
+                self._check_stalled(error)
                 delay = min(0.5 * 2 ** (consecutive_failures - 1), 10.0)
                 logger.warning("relay round failed (%s); retrying in %.1fs", error, delay)
                 self._stop.wait(delay)
@@ -185,6 +209,19 @@ class OutboxRelay:
         if on_progress is not None:
             on_progress(self.stats)
         return self.stats
+
+    def _progressed(self, status: str) -> None:
+        self.last_progress = time.monotonic()
+        self.status = status
+        self.heartbeat.beat(self.last_progress)
+
+    def _check_stalled(self, error: BaseException) -> None:
+        idle = time.monotonic() - self.last_progress
+        if self.stall_exit_seconds > 0 and idle > self.stall_exit_seconds:
+            raise RelayStalled(
+                f"no successful round for {idle:.0f}s (last error: {error}); "
+                f"more than MESSAGING_RELAY_STALL_EXIT_SECONDS={self.stall_exit_seconds:g}"
+            ) from error
 
     def _acquire_free(self) -> list[ModulePipeline]:
         held = []

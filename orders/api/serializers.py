@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from orders import payments
+from orders.holds import CANCELLED_BY_CUSTOMER, PAYMENT_TIMEOUT
 from orders.models import MAX_LINE_QUANTITY, Order, OrderLine
 from orders.services import MAX_ORDER_LINES
 from web.limits import BIGINT_MAX
@@ -107,6 +108,13 @@ REASON_TEXT = {
     "insufficient_stock": "Not enough copies in stock.",
     "unknown_book": "This book is not in the catalog.",
     "withdrawn": "This book is no longer sold.",
+    "not_confirmed_in_time": "The shop could not confirm this book's stock in time; nothing was charged or held.",
+}
+
+
+CANCELLATION_TEXT = {
+    CANCELLED_BY_CUSTOMER: "You cancelled this order.",
+    PAYMENT_TIMEOUT: "Not paid in time: the order was cancelled and its copies went back on sale.",
 }
 
 
@@ -134,6 +142,10 @@ class OrderSerializer(serializers.ModelSerializer):
     item_count = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField(help_text="What the customer may do next with this order.")
     url = serializers.SerializerMethodField()
+    payment_due_at = serializers.DateTimeField(
+        read_only=True, help_text="A confirmed order not paid by then is cancelled and its copies released."
+    )
+    cancellation = serializers.SerializerMethodField(help_text="Why a cancelled order was cancelled, else null.")
 
     class Meta:
         model = Order
@@ -153,6 +165,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "paid_at",
             "shipped_at",
             "cancelled_at",
+            "payment_due_at",
+            "cancellation",
             "payment_reference",
         ]
         read_only_fields = fields
@@ -165,6 +179,12 @@ class OrderSerializer(serializers.ModelSerializer):
             Order.State.PENDING: ["cancel"],
             Order.State.CONFIRMED: ["pay", "cancel"],
         }.get(order.state, [])
+
+    def get_cancellation(self, order: Order) -> dict | None:
+        if order.state != Order.State.CANCELLED:
+            return None
+        reason = order.cancellation_reason or CANCELLED_BY_CUSTOMER
+        return {"reason": reason, "message": CANCELLATION_TEXT.get(reason, reason)}
 
     def get_url(self, order: Order) -> str:
         path = f"/api/orders/{order.id}/"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Local PostgreSQL for Quire tests and development, run as a plain process on 127.0.0.1.
 #
-# Usage: scripts/dev/postgres.sh {start|stop|status|env}
+# Usage: scripts/dev/postgres.sh {start|stop|crash|status|env}
 #
 #   start   install PostgreSQL from Debian's packages if missing, initdb once, start the server,
 #           wait until it accepts connections, create role `quire` and the Quire databases.
 #           Idempotent: succeeds at once when the server is already up.
 #   stop    fast shutdown (rolls back open transactions, disconnects clients).
+#   crash   immediate shutdown (pg_ctl stop -m immediate: no checkpoint, crash recovery at the
+#           next start), for fault drills on a server of their own (tests/faults/test_postgres_crash.py).
 #   status  exit 0 if the server accepts connections, non-zero otherwise.
 #   env     print `export ...DATABASE_URL=...` lines; use as: eval "$(scripts/dev/postgres.sh env)"
 #
@@ -298,6 +300,14 @@ cmd_stop() {
     log "stopped"
 }
 
+cmd_crash() {
+    [[ "${QUIRE_EXTERNAL_POSTGRES:-}" == 1 ]] && die "external PostgreSQL: not ours to crash"
+    PG_BIN=$(find_pg_bin) || die "PostgreSQL binaries not found"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1 || { log "not running"; return 0; }
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 60 stop >/dev/null
+    log "crashed (immediate shutdown; the next start recovers from the WAL)"
+}
+
 cmd_status() {
     if [[ "${QUIRE_EXTERNAL_POSTGRES:-}" == 1 ]]; then
         [[ -n "${DATABASE_URL:-}" ]] && url_reachable "$DATABASE_URL" && { log "external: reachable"; return 0; }
@@ -335,9 +345,10 @@ main() {
     case "${1:-}" in
         start) cmd_start ;;
         stop) cmd_stop ;;
+        crash) cmd_crash ;;
         status) cmd_status ;;
         env) cmd_env ;;
-        *) printf 'usage: %s {start|stop|status|env}\n' "$0" >&2; exit 2 ;;
+        *) printf 'usage: %s {start|stop|crash|status|env}\n' "$0" >&2; exit 2 ;;
     esac
 }
 

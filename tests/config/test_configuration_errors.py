@@ -54,6 +54,10 @@ def test_the_embedded_default_needs_no_variables(tmp_path):
         ),
         ({"SERVICE": "catalog"}, "set EVENT_TRANSPORT=kafka (and KAFKA_BOOTSTRAP_SERVERS), or use SERVICE=all."),
         ({"EVENT_TRANSPORT": "carrier-pigeon"}, "EVENT_TRANSPORT='carrier-pigeon' is unknown"),
+        (
+            {"THROTTLE_SIGN_IN_RATE": "lots"},
+            "THROTTLE_SIGN_IN_RATE: 'lots' is not a rate: write <count>/<s|min|hour|day>",
+        ),
         ({"EVENT_TRANSPORT": "kafka"}, "EVENT_TRANSPORT=kafka needs a broker: set KAFKA_BOOTSTRAP_SERVERS"),
         (
             {"CATALOG_DATABASE_URL": "mysql-ish:nonsense"},

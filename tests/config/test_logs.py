@@ -86,3 +86,40 @@ def test_gunicorns_access_line_takes_the_correlation_id_from_the_response_header
 
     assert record.correlation_id == "abc-123"
     assert record.service == "catalog"
+
+
+def test_a_kernel_line_that_names_its_module_keeps_it(capture):
+    """Delivery and relay lines come from messaging's loggers but belong to the module whose event it is."""
+    lines = capture("json")
+
+    logging.getLogger("messaging.delivery").info("applied", extra={"quire_module": "catalog"})
+    logging.getLogger("messaging.delivery").info("kernel's own line")
+
+    assert [json.loads(line)["module"] for line in lines] == ["catalog", ""]
+
+
+def test_an_uncaught_exception_in_a_thread_is_one_json_line(capture, monkeypatch, request):
+    import sys
+    import threading
+
+    from config.logs import route_uncaught_to_logging
+
+    lines = capture("json")
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    route_uncaught_to_logging()
+    request.addfinalizer(lambda: logging.captureWarnings(False))
+
+    def crash():
+        raise RuntimeError("wedged relay thread")
+
+    worker = threading.Thread(target=crash, name="relay-reader")
+    worker.start()
+    worker.join()
+
+    (line,) = lines
+    record = json.loads(line)
+    assert record["level"] == "CRITICAL"
+    assert record["logger"] == "quire.uncaught"
+    assert record["message"] == "uncaught RuntimeError in thread relay-reader: wedged relay thread"
+    assert "RuntimeError: wedged relay thread" in record["exc_info"]

@@ -8,6 +8,7 @@ import pytest
 
 from tests.faults.harness import Infra, SplitShop
 from tests.support.kafka import PrivateKafka
+from tests.support.postgres import PrivatePostgres
 from tests.support.processes import tail
 from tests.support.tokens import JwtKeys
 
@@ -27,11 +28,15 @@ def jwt_keys(tmp_path_factory) -> JwtKeys:
 
 @pytest.fixture
 def make_shop(request, infra, jwt_keys, tmp_path):
-    """``make_shop(kafka=None)``: a new :class:`SplitShop` (fresh databases, own topic prefix), torn down after."""
+    """``make_shop(kafka=None, database=None)``: a new :class:`SplitShop` (fresh databases, own topic prefix).
+
+    Torn down after. ``kafka`` / ``database`` name a private broker / PostgreSQL server instead of the shared ones.
+    """
     shops: list[SplitShop] = request.node.stash.setdefault(SHOPS, [])
 
-    def make(*, kafka: str | None = None) -> SplitShop:
-        shop = SplitShop(infra=infra, keys=jwt_keys, workdir=tmp_path / f"shop{len(shops)}", kafka=kafka)
+    def make(*, kafka: str | None = None, database: str | None = None) -> SplitShop:
+        workdir = tmp_path / f"shop{len(shops)}"
+        shop = SplitShop(infra=infra, keys=jwt_keys, workdir=workdir, kafka=kafka, database=database)
         shops.append(shop)
         shop.create()
         return shop
@@ -58,6 +63,23 @@ def private_kafka(request, tmp_path_factory) -> PrivateKafka:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+@pytest.fixture
+def private_postgres(request, tmp_path_factory) -> PrivatePostgres:
+    """A PostgreSQL server of this test's own, which it may crash; stopped and deleted after.
+
+    Request it before ``make_shop`` so that it outlives the shops on it.
+    """
+    state_dir = tmp_path_factory.mktemp("faults-postgres")
+    server = PrivatePostgres(state_dir)
+    request.node.stash.setdefault(BROKERS, []).append(server)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """A failed drill shows the end of every process's log (and the private broker's)."""
@@ -66,6 +88,7 @@ def pytest_runtest_makereport(item, call):
         for shop in item.stash.get(SHOPS, []):
             for log in shop.logs():
                 report.sections.append((f"{shop.prefix} {log.name}", tail(log, 30)))
-        for broker in item.stash.get(BROKERS, []):
-            report.sections.append((f"private broker {broker.bootstrap}", broker.log_tail()))
+        for server in item.stash.get(BROKERS, []):
+            name = f"private broker {server.bootstrap}" if hasattr(server, "bootstrap") else "private PostgreSQL"
+            report.sections.append((name, server.log_tail()))
     return report

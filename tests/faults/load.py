@@ -24,6 +24,7 @@ class OrderStream(threading.Thread):
         customers: int = 4,
         pause: float = 0.0,
         seed: int = 7,
+        retry_for: float = 0.0,
     ):
         super().__init__(name="order-stream", daemon=True)
         self.shop = shop
@@ -34,6 +35,7 @@ class OrderStream(threading.Thread):
         self.placed: list[Placed] = []
         self._finish = threading.Event()
         self.limit = limit
+        self.retry_for = retry_for  # seconds a refused checkout is retried with its key (Retry-After)
 
     def lines(self) -> list[dict]:
         chosen = self.random.sample(self.books, self.random.choice((1, 2)))
@@ -42,7 +44,7 @@ class OrderStream(threading.Thread):
     def run(self) -> None:
         while not self._finish.is_set() and (self.limit is None or len(self.placed) < self.limit):
             customer = self.customers[len(self.placed) % len(self.customers)]
-            self.placed.append(self.shop.place_order(customer, self.lines()))
+            self.placed.append(self.shop.place_order(customer, self.lines(), retry_for=self.retry_for))
             if self.pause:
                 self._finish.wait(self.pause)  # a steady pace of checkouts, not a wait for a condition
 

@@ -113,6 +113,26 @@ def test_the_relay_publishes_in_order_keyed_by_aggregate(kafka, relay):
     assert not OutboxMessage.objects.using("catalog").filter(published_at__isnull=True).exists()
 
 
+def test_a_closed_relay_leaves_no_database_session_behind(kafka):
+    """Its background reader and marker close their own connections (else the test database cannot be dropped)."""
+    for sequence in range(12):
+        publish_probe(sequence, note=f"#{sequence}")
+    relay = OutboxRelay(["catalog"], batch_size=4)  # full batches: read ahead and marked on worker threads
+    assert relay.drain() == 12
+    relay.close()
+
+    def others() -> list:
+        with connections["catalog"].cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, left(query, 60) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchall()
+
+    # A closed session's backend leaves pg_stat_activity a moment after the client hung up.
+    wait_until(lambda: others() == [], timeout=10, message="no session left open by the relay")
+
+
 def test_the_relay_neither_skips_nor_overtakes_a_transaction_that_commits_late(kafka, relay):
     inserted, release = threading.Event(), threading.Event()
 

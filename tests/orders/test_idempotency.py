@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import uuid
@@ -18,6 +19,8 @@ from orders.api.views import fingerprint_of
 from orders.errors import IdempotencyKeyInFlight
 from orders.models import IdempotencyRecord, Order
 from tests.orders.factories import customer_client, outbox, product
+from tests.support import postgres
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=["orders", "default"])
 
@@ -114,7 +117,8 @@ def test_a_retry_while_the_first_request_is_in_flight_is_409():
         customer_id=customer_id, key="k-2", fingerprint=fingerprint_of(request, body), locked_at=timezone.now()
     )
 
-    response = checkout(client, body, "k-2")
+    with key_lock_held_elsewhere(customer_id, "k-2"):  # on PostgreSQL, the first request's session holds it
+        response = checkout(client, body, "k-2")
 
     assert response.status_code == 409
     assert response.json()["code"] == "idempotency_key_in_flight"
@@ -255,3 +259,84 @@ def test_concurrent_checkouts_with_one_key_never_make_two_orders():
     assert 201 in statuses
     assert len(order_ids) == 1
     assert Order.objects.filter(customer_id=customer_id).count() == 1
+
+
+def _orders_url() -> str:
+    settings_dict = connections["orders"].settings_dict
+    return (
+        f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST']}:"
+        f"{settings_dict['PORT']}/{settings_dict['NAME']}"
+    )
+
+
+def _lock_elsewhere(customer_id, key):
+    """Another session (a request in flight) holding the key's advisory lock: (its connection, its pid)."""
+    other = postgres.connect(_orders_url())
+    with other.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_lock(%s), pg_backend_pid()", [idempotency._advisory_key(customer_id, key)]
+        )
+        locked, pid = cursor.fetchone()
+    assert locked
+    return other, pid
+
+
+@contextlib.contextmanager
+def key_lock_held_elsewhere(customer_id, key):
+    if connections["orders"].vendor != "postgresql":
+        yield  # without advisory locks a young in-progress row alone says "in flight"
+        return
+    other, _ = _lock_elsewhere(customer_id, key)
+    try:
+        yield
+    finally:
+        other.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, databases=["default", "accounts", "catalog", "orders", "recommendations"])
+def test_a_key_whose_request_lost_its_database_session_is_free_at_once():
+    """The request died with its connection (the database restarted, the network cut it): no 60 s wait."""
+    if connections["orders"].vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's advisory locks (make test starts one)")
+    client, customer_id = customer_client()
+    body = lines_of(product())
+    other, pid = _lock_elsewhere(customer_id, "k-lost")
+    IdempotencyRecord.objects.create(  # its claim, committed before its work began
+        customer_id=customer_id,
+        key="k-lost",
+        fingerprint=fingerprint_of(SimpleNamespace(method="POST", path=ORDERS), body),
+        locked_at=timezone.now(),
+    )
+    try:
+        assert checkout(client, body, "k-lost").status_code == 409  # its session lives: it is in flight
+        with connections["orders"].cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        wait_for_session_end(pid)
+
+        response = checkout(client, body, "k-lost")
+    finally:
+        other.close()
+
+    assert response.status_code == 201
+    record = IdempotencyRecord.objects.get(customer_id=customer_id, key="k-lost")
+    assert (record.status, str(record.order_id)) == (IdempotencyRecord.Status.COMPLETED, response.json()["id"])
+    assert locks_held() == 0  # the request let go of its key lock when it finished
+
+
+def wait_for_session_end(pid: int) -> None:
+    def ended() -> bool:
+        with connections["orders"].cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            return cursor.fetchone()[0] == 0
+
+    wait_until(ended, timeout=10, message=f"session {pid} ended")
+
+
+def locks_held() -> int:
+    with connections["orders"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+        )
+        return cursor.fetchone()[0]

@@ -12,10 +12,11 @@ import contextlib
 import os
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 
 import psycopg2
 
-from tests.support.processes import dev_server
+from tests.support.processes import dev_server, free_port, run, tail
 
 
 def server_url() -> str:
@@ -100,3 +101,41 @@ class Database:
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 self._connection.close()
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of one test's own (``scripts/dev/postgres.sh`` with its own state dir and port).
+
+    A drill may crash it (``pg_ctl stop -m immediate``) without disturbing the shared server.
+    Its settings are the script's, durability included (``synchronous_commit = on``).
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.url = f"postgres://quire:quire@127.0.0.1:{self.port}/postgres"
+        variables = ("QUIRE_EXTERNAL_POSTGRES", "DATABASE_URL")
+        self.env = {name: value for name, value in os.environ.items() if name not in variables}
+        self.env.update(QUIRE_STATE_DIR=str(state_dir), QUIRE_PG_PORT=str(self.port))
+
+    def start(self) -> None:
+        run(["bash", "scripts/dev/postgres.sh", "start"], self.env, timeout=300)
+
+    def crash(self) -> None:
+        """``pg_ctl stop -m immediate``: every backend killed at once, no checkpoint."""
+        run(["bash", "scripts/dev/postgres.sh", "crash"], self.env, timeout=120)
+
+    def stop(self) -> None:
+        run(["bash", "scripts/dev/postgres.sh", "stop"], self.env, timeout=120)
+
+    def setting(self, name: str) -> str:
+        connection = connect(self.url)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting(%s)", (name,))
+                return cursor.fetchone()[0]
+        finally:
+            connection.close()
+
+    def log_tail(self) -> str:
+        return tail(self.state_dir / "postgres" / "log" / "postgres.log", 30)

@@ -4,6 +4,7 @@ Django migrates one alias per call; with a database per module that is easy to
 forget, so the plain command walks all aliases (the router decides what goes where).
 """
 
+from django.core.management import call_command
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
 
@@ -21,9 +22,11 @@ class Command(DjangoMigrate):
         return super().get_check_kwargs(options)
 
     def handle(self, *args, **options):
-        if options["database"] is not None:
-            return super().handle(*args, **options)
-        for alias in connections:
-            if options["verbosity"] >= 1:
+        aliases = list(connections) if options["database"] is None else [options["database"]]
+        for alias in aliases:
+            if options["verbosity"] >= 1 and options["database"] is None:
                 self.stdout.write(self.style.MIGRATE_HEADING(f"Database {alias}:"))
             super().handle(*args, **{**options, "database": alias})
+            # The rate limits' table (a DatabaseCache, web/throttling.py) is no model: made here, where the
+            # router allows it (`default`), so that one deploy step prepares everything.
+            call_command("createcachetable", database=alias, verbosity=options["verbosity"])

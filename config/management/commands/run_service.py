@@ -18,6 +18,12 @@ requests, the relay and the consumer finish their batch); children still alive a
 ``--stop-timeout`` seconds are killed. Children also get SIGTERM if this supervisor dies
 without cleaning up (Linux parent-death signal), so no orphan keeps a port or a
 consumer-group membership.
+
+Liveness: the relay and the consumer keep a heartbeat file (one per child, under
+``VAR_DIR/heartbeat/`` unless ``MESSAGING_<ROLE>_HEARTBEAT_FILE`` names one). A child that is
+alive but whose heartbeat is older than its stall limit plus grace (it should have exited by
+itself) is killed, which counts as a death. With ``orders`` served, a ``sagas`` child runs
+``orders_resolve_pending --every ORDERS_PENDING_CHECK_SECONDS`` (``--no-sagas``: a CronJob does).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from config import keys
+from messaging.conf import messaging_settings
+from messaging.kafka.liveness import WEDGED_GRACE_SECONDS, heartbeat_age
 from messaging.registry import subscriptions
 
 logger = logging.getLogger(__name__)
@@ -65,10 +73,23 @@ class Child:
     env: dict[str, str] | None = None
     deaths: deque[float] = field(default_factory=deque)
     restart_at: float | None = None
+    #: The child's heartbeat file and the age past which it is stuck (relay, consumer).
+    heartbeat: str | None = None
+    heartbeat_limit: float = 0.0
+    started_at: float = 0.0
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)
         self.restart_at = None
+        self.started_at = time.monotonic()
+
+    def stuck_for(self, now: float) -> float | None:
+        """Seconds since its last heartbeat, if older than its limit (and it has run that long)."""
+        if not self.heartbeat or self.heartbeat_limit <= 0 or now - self.started_at <= self.heartbeat_limit:
+            return None
+        age = heartbeat_age(self.heartbeat)
+        age = now - self.started_at if age is None else min(age, now - self.started_at)
+        return age if age > self.heartbeat_limit else None
 
     @property
     def pid(self) -> int | None:
@@ -104,6 +125,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-relay", action="store_true", help="Do not start run_relay (Kafka only).")
         parser.add_argument("--no-consumer", action="store_true", help="Do not start run_consumer (Kafka only).")
+        parser.add_argument(
+            "--no-expiry",
+            action="store_true",
+            help="Do not start orders_expire_unpaid (when a CronJob or another replica runs it).",
+        )
+        parser.add_argument(
+            "--no-sagas",
+            action="store_true",
+            help="Do not start orders_resolve_pending (when a CronJob runs it, or another replica does).",
+        )
         parser.add_argument(
             "--migrate", action="store_true", help="Run `migrate` on every database of this process first."
         )
@@ -206,10 +237,33 @@ class Command(BaseCommand):
         ]
         children = [Child("web", web, env)]
         if kafka and not options["no_relay"]:
-            children.append(Child("relay", [python, manage, "run_relay"], env))
+            children.append(self.watched(Child("relay", [python, manage, "run_relay"], env), options["port"]))
         if kafka and not options["no_consumer"] and subscriptions(settings.SERVED_MODULES):
-            children.append(Child("consumer", [python, manage, "run_consumer"], env))
+            children.append(self.watched(Child("consumer", [python, manage, "run_consumer"], env), options["port"]))
+        # Unpaid orders' reservations expire (orders/holds.py): the sweep runs beside the service that owns them.
+        expiry_every = settings.ORDERS_PAYMENT_CHECK_SECONDS
+        if "orders" in settings.SERVED_MODULES and not options["no_expiry"] and expiry_every > 0:
+            expiry = [python, manage, "orders_expire_unpaid", "--every", f"{expiry_every:g}"]
+            children.append(Child("expiry", expiry, env))
+        # Checkouts whose saga stalled are re-announced, then rejected (orders_resolve_pending).
+        sagas_every = settings.ORDERS_PENDING_CHECK_SECONDS
+        if "orders" in settings.SERVED_MODULES and not options["no_sagas"] and sagas_every > 0:
+            sagas = [python, manage, "orders_resolve_pending", "--every", f"{sagas_every:g}"]
+            children.append(Child("sagas", sagas, env))
         return children
+
+    def watched(self, child: Child, port: int) -> Child:
+        """Give a relay or consumer child a heartbeat file of its own, and the age at which it is stuck."""
+        role = child.name.upper()
+        variable = f"MESSAGING_{role}_HEARTBEAT_FILE"
+        child.heartbeat = getattr(messaging_settings, f"{role}_HEARTBEAT_FILE") or str(
+            Path(settings.VAR_DIR) / "heartbeat" / f"{settings.SERVICE.replace(',', '+')}-{port}-{child.name}"
+        )
+        child.env = {**(child.env if child.env is not None else os.environ), variable: child.heartbeat}
+        stall = float(getattr(messaging_settings, f"{role}_STALL_EXIT_SECONDS"))
+        # The child exits by itself at its stall limit (plus its own grace when wedged in a call): this is the backstop.
+        child.heartbeat_limit = stall + 2 * WEDGED_GRACE_SECONDS if stall > 0 else 0.0
+        return child
 
     def on_signal(self, signum, frame) -> None:
         if self.stopping is None:
@@ -228,6 +282,11 @@ class Command(BaseCommand):
                     continue
                 code = child.process.poll()
                 if code is None:
+                    stuck = child.stuck_for(now)
+                    if stuck is not None:
+                        self.log(f"{child.name} (pid {child.pid}) made no progress for {stuck:.0f}s: killing it")
+                        child.process.kill()
+                        child.process.wait()
                     continue
                 child.deaths.append(now)
                 while child.deaths and now - child.deaths[0] > RESTART_WINDOW_SECONDS:

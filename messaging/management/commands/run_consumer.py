@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import threading
 import time
 from contextlib import closing
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
@@ -18,6 +16,7 @@ from messaging.conf import messaging_settings
 from messaging.delivery import Outcome
 from messaging.kafka.consumer import ModuleConsumer, ProcessedCallback
 from messaging.kafka.dead_letters import DeadLetterQueue
+from messaging.kafka.liveness import WEDGED_EXIT_CODE, WEDGED_GRACE_SECONDS, Heartbeat
 from messaging.kafka.topics import consumer_group
 from messaging.management.commands._kafka import (
     log_command_output,
@@ -32,11 +31,6 @@ logger = logging.getLogger(__name__)
 
 #: Exit status of a process stopped by ``--crash-after-applied`` (EX_TEMPFAIL: restart it).
 CRASH_DRILL_EXIT_CODE = 75
-#: Exit status when a consumer thread stopped progressing and cannot even be stopped (EX_SOFTWARE).
-WEDGED_EXIT_CODE = 70
-#: Seconds past CONSUMER_STALL_EXIT_SECONDS a consumer's own loop gets to raise ConsumerStalled,
-#: and then to stop, before this process gives up on its thread and exits.
-WEDGED_GRACE_SECONDS = 15.0
 
 
 def crash_after_applied(count: int) -> ProcessedCallback:
@@ -189,15 +183,10 @@ class Command(BaseCommand):
         if not running:
             return
         oldest = min(consumer.last_progress for consumer in running)
-        heartbeat = messaging_settings.CONSUMER_HEARTBEAT_FILE
-        if heartbeat and now - getattr(self, "_last_heartbeat", 0.0) >= 1.0:
-            self._last_heartbeat = now
-            # Its mtime is the oldest progress of this process's consumers: a probe compares it to its own limit.
-            with contextlib.suppress(OSError):
-                path = Path(heartbeat)
-                path.touch()
-                at = time.time() - (now - oldest)
-                os.utime(path, (at, at))
+        # Its mtime is the oldest progress of this process's consumers: a probe compares it to its own limit.
+        if not hasattr(self, "_heartbeat"):
+            self._heartbeat = Heartbeat(messaging_settings.CONSUMER_HEARTBEAT_FILE)
+        self._heartbeat.beat(oldest)
         limit = messaging_settings.CONSUMER_STALL_EXIT_SECONDS
         if not limit or now - oldest <= limit + WEDGED_GRACE_SECONDS:
             return

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.kafka.relay import OutboxRelay, RelayBusy, RelayStats
+from messaging.kafka.liveness import WEDGED_EXIT_CODE, WEDGED_GRACE_SECONDS
+from messaging.kafka.relay import OutboxRelay, RelayBusy, RelayStalled, RelayStats
 from messaging.management.commands._kafka import (
     log_command_output,
     quiet_kafka_client,
@@ -25,7 +30,10 @@ class Command(BaseCommand):
         "order, keyed by aggregate id, marking rows published once the broker acknowledged them. Runs until SIGTERM/"
         "SIGINT; woken by PostgreSQL NOTIFY at each commit (SQLite: polled). One relay per module database holds it "
         "at a time; a second one waits as a hot standby. If Kafka is down the rows wait in the outbox and the relay "
-        "retries with backoff."
+        "retries with backoff. Rounds that keep failing for MESSAGING_RELAY_STALL_EXIT_SECONDS (a database "
+        "connection it cannot regain, a broker that never takes a batch) make it exit non-zero, for its supervisor "
+        "to restart it; MESSAGING_RELAY_HEARTBEAT_FILE is touched after each successful round (manage.py "
+        "check_heartbeat relay reads it)."
     )
 
     def add_arguments(self, parser):
@@ -73,6 +81,12 @@ class Command(BaseCommand):
             per_module = ", ".join(f"{module} {count}" for module, count in stats.published.items())
             progress.count("published", stats.total, "event(s)", f"{per_module}; failed rounds {stats.failures}")
 
+        finished = threading.Event()  # ends the watchdog with the loop it watches
+        if not once:
+            watchdog = threading.Thread(
+                target=self._watchdog, args=(relay, finished), name="relay-watchdog", daemon=True
+            )
+            watchdog.start()
         try:
             with stop_on_signals(relay.stop):
                 stats = relay.run(
@@ -83,8 +97,25 @@ class Command(BaseCommand):
                 )
         except RelayBusy as error:
             raise CommandError(f"{error}; it publishes these rows.") from error
+        except RelayStalled as error:
+            raise CommandError(f"relay stalled: {error}") from error
         except Exception as error:
             raise CommandError(f"relay stopped: {error}") from error
         finally:
+            finished.set()
             relay.close()
         self.stdout.write(self.style.SUCCESS(f"published {stats.total} event(s); stopped cleanly"))
+
+    def _watchdog(self, relay: OutboxRelay, finished: threading.Event) -> None:
+        """Exit the process if the relay's loop is stuck inside a call (it cannot raise RelayStalled itself)."""
+        limit = relay.stall_exit_seconds
+        while limit > 0 and not finished.wait(1.0):
+            stuck_for = time.monotonic() - relay.last_progress
+            if stuck_for > limit + WEDGED_GRACE_SECONDS:
+                self.stderr.write(
+                    f"relay wedged: no successful round for {stuck_for:.0f}s ({relay.status}): exiting with status "
+                    f"{WEDGED_EXIT_CODE}"
+                )
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(WEDGED_EXIT_CODE)  # the main thread is stuck in a call: nothing to join
