@@ -241,15 +241,18 @@ def test_web_relay_and_consumer_probe_the_health_endpoints(objects):
         ] <= flags
 
 
-def test_overdue_checkouts_are_resolved_by_one_cronjob_and_no_deployment(objects):
-    cronjob = of_kind(objects, "CronJob")["orders-resolve-pending"]
+def test_overdue_checkouts_are_resolved_by_one_cronjob_and_no_deployment(objects, processes):
+    (process,) = [p for p, (_, modules) in processes.items() if "orders" in modules]
+    (cronjob,) = of_kind(objects, "CronJob").values()
+    assert cronjob["metadata"]["name"] == f"{process}-resolve-pending"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "manage.py", "orders_resolve_pending"]
-    assert {"name": "SERVICE", "value": "orders"} in container["env"]
+    service = next(v["value"] for v in container["env"] if v["name"] == "SERVICE")
+    assert served_modules(service) == processes[process][1]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     for name, deployment in of_kind(objects, "Deployment").items():
-        if deployment["metadata"]["labels"].get("quire/module") == "orders":
+        if process_of(deployment) == process:
             assert "--no-sagas" in pod_spec(deployment)["containers"][0]["command"], name
 
 
@@ -449,3 +452,36 @@ def test_each_database_admits_only_the_processes_that_serve_its_module(objects):
             assert ingress and all(
                 peer == {"podSelector": {"matchLabels": gateway}} for p in ingress for peer in peers(p, "ingress")
             ), f"{name}: only the gateway may reach it"
+
+
+def grouping_neutral(value):
+    """A workload without what a grouping changes (names, labels, selectors, ServiceAccount, env, the
+    private key, the wait's message): what is left is what a grouped process must keep from the base."""
+    if isinstance(value, dict):
+        dropped = {"metadata", "labels", "selector", "matchLabels", "serviceAccountName", "env", "scaleTargetRef"}
+        return {k: grouping_neutral(v) for k, v in value.items() if k not in dropped}
+    if isinstance(value, list):
+        return [grouping_neutral(v) for v in value if not (isinstance(v, dict) and v.get("name") == "jwt-private")]
+    if isinstance(value, str) and "waiting for the" in value:
+        return "waiting for the migrations"
+    return value
+
+
+def test_the_grouped_process_runs_like_the_base_s_services(validator):
+    """shop.yaml is orders.yaml with the grouping's changes only: a probe, flag, resource or budget
+    the base changes for its services and the overlay does not follow fails here."""
+    base = decode(validator, render("base"), "base")
+    grouped = decode(validator, render("grouped"), "grouped")
+    kinds = ("Deployment", "Job", "CronJob", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Service")
+    compared = 0
+    for kind in kinds:
+        ours = of_kind(grouped, kind)
+        for name, theirs in of_kind(base, kind).items():
+            if not name.startswith("orders"):
+                continue
+            shop = ours[name.replace("orders", "shop", 1)]
+            assert grouping_neutral(shop) == grouping_neutral(theirs), (
+                f"{kind}/{shop['metadata']['name']} differs from the base's {name} beyond the grouping"
+            )
+            compared += 1
+    assert compared >= 9
