@@ -265,6 +265,10 @@ cmd_start() {
     exec 9>"$PG_STATE/.lock"
     flock 9
     if pg_ready; then
+        # Something answers on the port: it must be this state directory's server (its socket is
+        # here), not one of another checkout or state directory that would get our databases.
+        [[ -S "$PG_RUN/.s.PGSQL.$PG_PORT" ]] \
+            || die "$PG_HOST:$PG_PORT answers, but not as this state directory's server ($PG_STATE): stop that server, or set QUIRE_PG_PORT to a free port"
         ensure_role_and_dbs
         log "already running on $PG_HOST:$PG_PORT"
         return 0
