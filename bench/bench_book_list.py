@@ -125,15 +125,26 @@ def bare_view(statements):
     return view
 
 
-def timed(client, url: str, count: int) -> tuple[float, list[float]]:
-    latencies = []
-    start = time.perf_counter()
+def timed(client, url: str, count: int) -> None:
     for _ in range(count):
-        began = time.perf_counter()
-        response = client.get(url)
-        latencies.append(time.perf_counter() - began)
-        assert response.status_code == 200
-    return count / (time.perf_counter() - start), latencies
+        assert client.get(url).status_code == 200
+
+
+def timed_pair(client, urls: tuple[str, str], count: int) -> list[dict]:
+    """Requests to both URLs alternately, so that the machine's load falls on both alike.
+
+    Per side: wall-clock latencies and this process's CPU time (what the request cost us, less
+    disturbed by other processes on a shared machine than the wall clock).
+    """
+    sides = [{"wall": [], "cpu": 0.0} for _ in urls]
+    for _ in range(count):
+        for url, side in zip(urls, sides, strict=True):
+            wall, cpu = time.perf_counter(), time.process_time()
+            response = client.get(url)
+            side["cpu"] += time.process_time() - cpu
+            side["wall"].append(time.perf_counter() - wall)
+            assert response.status_code == 200
+    return sides
 
 
 def p99(samples: list[float]) -> float:
@@ -175,8 +186,9 @@ def main() -> None:
         for name, url in paths.items():
             timed(client, url, 50)  # warm both
             timed(client, f"/bench-bare/{name}/", 50)
-            api_rate, api_latencies = timed(client, url, args.requests)
-            bare_rate, bare_latencies = timed(client, f"/bench-bare/{name}/", args.requests)
+            api, bare = timed_pair(client, (url, f"/bench-bare/{name}/"), args.requests)
+            api_latencies, bare_latencies = api["wall"], bare["wall"]
+            api_rate, bare_rate = args.requests / sum(api_latencies), args.requests / sum(bare_latencies)
             row = {
                 "api": api_rate,
                 "bare": bare_rate,
@@ -184,12 +196,14 @@ def main() -> None:
                 "api_p99": p99(api_latencies) * 1000,
                 "bare_p99": p99(bare_latencies) * 1000,
                 "p99_ratio": p99(api_latencies) / p99(bare_latencies),
+                "cpu_ratio": bare["cpu"] / api["cpu"],  # API requests per CPU-second / bare's
                 "load": os.getloadavg()[0],
             }
             results[name].append(row)
             print(
                 f"round {round_number + 1} {name}: API {api_rate:.0f} req/s, bare {bare_rate:.0f} req/s, "
-                f"ratio {row['ratio']:.2f}, p99 {row['api_p99']:.1f} / {row['bare_p99']:.1f} ms "
+                f"ratio {row['ratio']:.2f} (per CPU-second {row['cpu_ratio']:.2f}), "
+                f"p99 {row['api_p99']:.1f} / {row['bare_p99']:.1f} ms "
                 f"({row['p99_ratio']:.2f}x), load {row['load']:.1f}",
                 file=sys.stderr,
             )
@@ -203,17 +217,20 @@ def main() -> None:
         "",
         f"`bench/bench_book_list.py`: {args.books:,} books on throwaway SQLite databases, production settings, "
         "Django's test client (the whole middleware stack) in one process; the comparator is a bare Django view "
-        "replaying the same SQL statements with the same parameters and returning their rows as JSON. "
+        "replaying the same SQL statements with the same parameters and returning their rows as JSON, "
+        "requested alternately with the API. "
         f"{args.requests} requests per path and round, {args.rounds} rounds, figures min / median / max; "
-        "ratios are API / bare within one round.",
+        "ratios are API / bare within one round (req/s on the wall clock, and requests per CPU-second of this "
+        "process, which other processes on the machine disturb less).",
         "",
-        "| path | API req/s | bare req/s | ratio | API p99 ms | bare p99 ms | p99 ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| path | API req/s | bare req/s | ratio | ratio per CPU-second | API p99 ms | bare p99 ms | p99 ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in paths:
         lines.append(
             f"| {name} | {spread(name, 'api', '{:.0f}')} | {spread(name, 'bare', '{:.0f}')} | "
-            f"**{spread(name, 'ratio', '{:.2f}')}** | {spread(name, 'api_p99', '{:.1f}')} | "
+            f"**{spread(name, 'ratio', '{:.2f}')}** | {spread(name, 'cpu_ratio', '{:.2f}')} | "
+            f"{spread(name, 'api_p99', '{:.1f}')} | "
             f"{spread(name, 'bare_p99', '{:.1f}')} | {spread(name, 'p99_ratio', '{:.2f}')}x |"
         )
     loads = ", ".join(f"{row['load']:.1f}" for name in paths for row in results[name])
