@@ -33,13 +33,55 @@ def book_queryset() -> QuerySet[Book]:
     )
 
 
+#: A book's columns with its stock's, as the list and detail read them: plain values, no model objects
+#: (building a page of Book, Stock, BookAuthor, Author and Genre instances was most of a list request).
+BOOK_COLUMNS = (
+    *(field.attname for field in Book._meta.concrete_fields if field.name != "search_document"),
+    "stock__on_hand",
+    "stock__reserved",
+)
+
+
+def book_values(books: QuerySet[Book]) -> QuerySet:
+    """``books`` as dicts of BOOK_COLUMNS (and any annotation, such as ``search_rank``), one LEFT JOIN on stock."""
+    return books.values(*BOOK_COLUMNS, *books.query.annotation_select)
+
+
+def book_rows_complete(rows: list[dict]) -> list[dict]:
+    """Adds ``authors`` (credit order) and ``genres`` (by name) to each row: one query each, none if no rows."""
+    if not rows:
+        return rows
+    ids = [row["id"] for row in rows]
+    authors: dict[int, list[dict]] = {book_id: [] for book_id in ids}
+    genres: dict[int, list[dict]] = {book_id: [] for book_id in ids}
+    links = (
+        BookAuthor.objects.filter(book_id__in=ids)
+        .order_by("position", "id")
+        .values_list("book_id", "author_id", "author__name")
+    )
+    for book_id, author_id, name in links:
+        authors[book_id].append({"id": author_id, "name": name})
+    through = Book.genres.through
+    tags = (
+        through.objects.filter(book_id__in=ids)
+        .order_by("genre__name")
+        .values_list("book_id", "genre_id", "genre__name", "genre__slug")
+    )
+    for book_id, genre_id, name, slug in tags:
+        genres[book_id].append({"id": genre_id, "name": name, "slug": slug})
+    for row in rows:
+        row["authors"], row["genres"] = authors[row["id"]], genres[row["id"]]
+    return rows
+
+
 def book_list(*, include_withdrawn: bool = False, only_withdrawn: bool = False, search: str = "") -> QuerySet[Book]:
-    """Books for a listing: active ones unless asked otherwise, matching every word of ``search``.
+    """Books for a listing: active ones unless asked otherwise, matching every word of ``search``;
+    read them with book_values and book_rows_complete.
 
     On PostgreSQL the search is full text (prefix match per word) and annotates ``search_rank``;
     elsewhere each word must occur (case-insensitively) in the title or an author's name.
     """
-    books = book_queryset()
+    books = Book.objects.all()
     if only_withdrawn:
         books = books.filter(active=False)
     elif not include_withdrawn:
@@ -48,6 +90,15 @@ def book_list(*, include_withdrawn: bool = False, only_withdrawn: bool = False, 
     if words:
         books = _search(books, words)
     return books
+
+
+def book_row_get(*, book_id: int, include_withdrawn: bool = True) -> dict | None:
+    """One book as a row (see book_values and book_rows_complete), or None."""
+    books = Book.objects.filter(pk=book_id)
+    if not include_withdrawn:
+        books = books.filter(active=True)
+    row = book_values(books).first()
+    return book_rows_complete([row])[0] if row is not None else None
 
 
 def _search(books: QuerySet[Book], words: list[str]) -> QuerySet[Book]:

@@ -101,6 +101,16 @@ class BookFilter(filters.FilterSet):
         fields: list[str] = []
         form = BookFilterForm
 
+    _form_class = None
+
+    def get_form_class(self):
+        # django-filter builds a new form class (and a field per filter) on every request, a tenth of
+        # a book-list request; its fields depend on nothing in the request, and each form instance
+        # deep-copies them, so one class serves every request.
+        if BookFilter._form_class is None:
+            BookFilter._form_class = super().get_form_class()
+        return BookFilter._form_class
+
     def filter_author(self, queryset, name, value):
         return queryset.filter(Exists(BookAuthor.objects.filter(book=OuterRef("pk"), author_id__in=value)))
 

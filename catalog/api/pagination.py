@@ -40,7 +40,11 @@ class SortKey:
     nullable: bool = False
 
 
-def _order(field: str, *, descending: bool, nulls_last: bool):
+def _order(field: str, *, descending: bool, nulls_last: bool, nullable: bool = True):
+    if not nullable:
+        # No NULLS FIRST/LAST on a column without nulls: SQLite cannot serve that clause from an
+        # index and sorted every page in a temporary B-tree; the order is the same without it.
+        return F(field).desc() if descending else F(field).asc()
     placement = {"nulls_last": True} if nulls_last else {"nulls_first": True}
     return F(field).desc(**placement) if descending else F(field).asc(**placement)
 
@@ -146,9 +150,14 @@ class KeysetPagination(BasePagination):
         return value, pk, backwards
 
     def _encode(self, item, *, backwards: bool) -> str:
+        # A page is model instances or, for the book list, rows of ``.values()``.
+        if isinstance(item, dict):
+            value, pk = item[self.sort.field], item["id"]
+        else:
+            value, pk = getattr(item, self.sort.field), item.pk
         data = {
-            "v": _jsonable(getattr(item, self.sort.field)),
-            "k": item.pk,
+            "v": _jsonable(value),
+            "k": pk,
             "b": backwards,
             "s": self.sort.name,
         }
@@ -165,8 +174,8 @@ class KeysetPagination(BasePagination):
         descending = sort.descending != backwards
         nulls_last = not backwards  # nulls last when reading forwards, hence first when reading back
         queryset = queryset.order_by(
-            _order(sort.field, descending=descending, nulls_last=nulls_last),
-            _order("pk", descending=descending, nulls_last=True),
+            _order(sort.field, descending=descending, nulls_last=nulls_last, nullable=sort.nullable),
+            _order("pk", descending=descending, nulls_last=True, nullable=False),
         )
         if position is not None:
             queryset = queryset.filter(

@@ -29,6 +29,8 @@ from catalog.api.serializers import (
     StockAdjustSerializer,
     StockSerializer,
     StockSetSerializer,
+    book_row_representation,
+    book_rows_representation,
 )
 from catalog.models import Author, Book, Genre
 from web.auth import IsStaff, IsStaffOrReadOnly
@@ -136,8 +138,10 @@ class BookListView(GenericAPIView):
 
     @extend_schema(parameters=LIST_PARAMETERS, responses=BookSerializer(many=True))
     def get(self, request: Request) -> Response:
-        books = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self.get_serializer(books, many=True).data)
+        # Rows, not model instances: the same JSON as BookSerializer (tests/catalog/test_lean_books.py).
+        rows = self.paginate_queryset(selectors.book_values(self.filter_queryset(self.get_queryset())))
+        rows = selectors.book_rows_complete(rows)
+        return self.get_paginated_response(book_rows_representation(rows, staff=is_staff(request)))
 
     @extend_schema(request=BookWriteSerializer, responses={201: BookSerializer})
     def post(self, request: Request) -> Response:
@@ -153,7 +157,10 @@ class BookDetailView(APIView):
 
     @extend_schema(responses=BookSerializer)
     def get(self, request: Request, book_id: int) -> Response:
-        return _book_response(request, book_id)
+        row = selectors.book_row_get(book_id=book_id)
+        if row is None:
+            raise NotFound(f"No book with id {book_id}.")
+        return Response(book_row_representation(row, staff=is_staff(request)))
 
     def _update(self, request: Request, book_id: int, *, partial: bool) -> Response:
         book = _book_or_404(book_id)
