@@ -10,6 +10,12 @@ class ConfigConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
+        from django.db.models.signals import post_migrate
+
+        from config.staff_permissions import add_other_modules_permissions
+
+        # After every app's own permissions: staff here may be given those of modules served elsewhere.
+        post_migrate.connect(add_other_modules_permissions, sender=self)
 
         if settings.LOG_FORMAT == "json":
             from config import logs
