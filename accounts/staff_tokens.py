@@ -22,7 +22,9 @@ def staff_token_for(user, *, now: datetime | None = None) -> str:
         "token_type": STAFF_TOKEN_TYPE,
         "sub": user.get_username(),
         "is_superuser": bool(user.is_superuser),
-        "permissions": sorted(user.get_all_permissions()),  # app_label.codename, groups included
+        # app_label.codename, groups included. A superuser has every one: listing them would only make
+        # the cookie outgrow a proxy's header buffer.
+        "permissions": [] if user.is_superuser else sorted(user.get_all_permissions()),
         "iss": settings.SIMPLE_JWT["ISSUER"],
         "aud": settings.STAFF_TOKEN_AUDIENCE,
         "iat": int(now.timestamp()),

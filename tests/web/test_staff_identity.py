@@ -103,7 +103,9 @@ def test_permissions_follow_the_latest_token():
 @override_settings(MIDDLEWARE=VERIFYING)
 def test_a_superuser_token_opens_everything():
     user = User.objects.create_superuser("boss", password=PASSWORD)
-    client = token_client(staff_token_for(user))
+    token = staff_token_for(user)
+    client = token_client(token)
+    assert claims_of(token)["is_superuser"] is True and claims_of(token)["permissions"] == []  # implied: all
     assert client.get(BOOKS).status_code == 200 and client.get(ORDERS).status_code == 200
 
 
