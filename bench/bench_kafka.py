@@ -1,4 +1,4 @@
-"""Kafka transport benchmark: relay throughput vs a raw producer, and commit-to-applied latency.
+"""Kafka transport benchmark: relay throughput vs raw kafka-python and Java producers, and commit-to-applied latency.
 
 Run (PostgreSQL and Kafka up):
     scripts/dev/postgres.sh start && scripts/dev/kafka.sh start
@@ -9,8 +9,12 @@ Measured side by side in one run, on the same broker:
 
 1. Throughput. N outbox rows (payloads built from goodbooks-10k books) are published by
    ``OutboxRelay.drain()`` (read in id order, send, wait for acks=all, mark published),
-   and the same N record values by a bare ``KafkaProducer`` with the same settings (send
-   all, flush once). Both alternate ``--rounds`` times; the median of each is reported.
+   the same N records by a bare kafka-python ``KafkaProducer`` with the same settings (send
+   all, flush once), and the same N record values by Kafka's own Java producer tool
+   (``org.apache.kafka.tools.ProducerPerformance`` of ``kafka-tools`` at the broker's version,
+   resolved by ``scripts/dev/kafka.sh tools-jars``; Quire's producer settings; N warm-up records
+   first). The three alternate ``--rounds`` times; each round's ratios relay/raw and relay/java
+   and the median of each are reported.
 2. Latency between two services, each its own process: this process commits one event
    per transaction in the catalog database at a fixed rate; ``manage.py run_relay``
    (SERVICE=catalog) publishes; a consumer process (SERVICE=recommendations) applies it
@@ -28,6 +32,7 @@ import atexit
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -253,6 +258,80 @@ def measure_raw(records, topic: str) -> float:
     return elapsed
 
 
+# kafka-python's names of Quire's producer settings (producer_config()) -> the Java client's. Only the
+# ones that shape throughput and delivery; client_id, bootstrap_timeout_ms and the reconnect backoff
+# are kafka-python's or irrelevant to a healthy broker. compression_type unset = "none" in both.
+JAVA_PRODUCER_SETTINGS = {
+    "acks": "acks",
+    "enable_idempotence": "enable.idempotence",
+    "linger_ms": "linger.ms",
+    "batch_size": "batch.size",
+    "compression_type": "compression.type",
+    "max_in_flight_requests_per_connection": "max.in.flight.requests.per.connection",
+    "request_timeout_ms": "request.timeout.ms",
+    "delivery_timeout_ms": "delivery.timeout.ms",
+    "max_block_ms": "max.block.ms",
+}
+JAVA_PRODUCER_TOOL = "org.apache.kafka.tools.ProducerPerformance"
+JAVA_STEADY_LINE = re.compile(r"^(\d+) steady state records sent, ([\d.]+) records/sec", re.M)
+
+
+def java_tools_jars() -> Path:
+    """Kafka's own tools at the broker's version, resolved by Maven into the state dir (cached there)."""
+    result = subprocess.run(
+        [str(BASE_DIR / "scripts" / "dev" / "kafka.sh"), "tools-jars"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"bench_kafka: `scripts/dev/kafka.sh tools-jars` failed:\n{result.stderr}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def java_producer_properties() -> list[str]:
+    from django.conf import settings
+
+    from messaging.kafka.clients import producer_config
+
+    config = producer_config(settings.KAFKA_BOOTSTRAP_SERVERS)
+    properties = {"bootstrap.servers": ",".join(config["bootstrap_servers"]), "compression.type": "none"}
+    for python_name, java_name in JAVA_PRODUCER_SETTINGS.items():
+        value = config.get(python_name)
+        if value is not None:
+            properties[java_name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return [f"{name}={value}" for name, value in properties.items()]
+
+
+def measure_java(records, topic: str, jars: Path) -> float:
+    """Records/s of Kafka's Java producer tool sending the relay's record values, Quire's settings.
+
+    The tool sends ``len(records)`` warm-up records first (JIT, connections, metadata), then as many
+    again; the rate is its steady-state line over the second half. Each record's value is one of the
+    relay's values (the tool picks among them at random), so sizes match; keys and headers it cannot
+    send (see ``mean_key_headers_bytes``).
+    """
+    with tempfile.NamedTemporaryFile("wb", prefix="bench-kafka-payloads-", suffix=".txt", delete=False) as handle:
+        # Compact JSON escapes newlines, so one value per line is lossless.
+        handle.write(b"\n".join(value for _, value, _ in records))
+    count = len(records)
+    command = [
+        "java",
+        "-cp",
+        f"{jars}/*",
+        JAVA_PRODUCER_TOOL,
+        *("--topic", topic, "--num-records", str(2 * count), "--warmup-records", str(count)),
+        *("--payload-file", handle.name, "--throughput", "-1"),
+        "--command-property",
+        *java_producer_properties(),
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        os.unlink(handle.name)
+    match = JAVA_STEADY_LINE.search(result.stdout)
+    if result.returncode != 0 or match is None:
+        sys.exit(f"bench_kafka: {JAVA_PRODUCER_TOOL} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return float(match.group(2))
+
+
 def throughput(args, books, event_class, prefix: str) -> dict:
     from django.conf import settings
 
@@ -263,8 +342,10 @@ def throughput(args, books, event_class, prefix: str) -> dict:
     settings.MESSAGING = {**settings.MESSAGING, "TOPIC_PREFIX": prefix}
 
     raw_topic = f"{events_topic('catalog')}-raw"
-    ensure_topics([events_topic("catalog"), raw_topic])
-    relay_rates, raw_rates = [], []
+    java_topic = f"{events_topic('catalog')}-java"
+    ensure_topics([events_topic("catalog"), raw_topic, java_topic])
+    jars = java_tools_jars()
+    relay_rates, raw_rates, java_rates = [], [], []
     records = None
     for round_number in range(1, args.rounds + 1):
         empty_outbox()
@@ -276,25 +357,41 @@ def throughput(args, books, event_class, prefix: str) -> dict:
         OutboxMessage.objects.using("catalog").update(published_at=None)
         raw_seconds = measure_raw(records, raw_topic)
         raw_rates.append(args.events / raw_seconds)
+        java_rates.append(measure_java(records, java_topic, jars))
         print(
-            f"  round {round_number}: relay {relay_rates[-1]:,.0f} events/s, raw producer {raw_rates[-1]:,.0f} "
-            f"records/s ({relay_rates[-1] / raw_rates[-1]:.0%})",
+            f"  round {round_number}: relay {relay_rates[-1]:,.0f} events/s, raw kafka-python {raw_rates[-1]:,.0f} "
+            f"records/s ({relay_rates[-1] / raw_rates[-1]:.0%}), Java producer {java_rates[-1]:,.0f} records/s "
+            f"({relay_rates[-1] / java_rates[-1]:.1%})",
             flush=True,
         )
     empty_outbox()
     value_sizes = [len(value) for _, value, _ in records]
+    # What the relay sends beyond the value (the Java tool sends values only).
+    key_header_sizes = [
+        len(key or b"") + sum(len(name.encode()) + len(value or b"") for name, value in headers)
+        for key, _, headers in records
+    ]
     relay_rate, raw_rate = statistics.median(relay_rates), statistics.median(raw_rates)
     # Each round measures both within seconds of each other, so the ratio of a round is less
     # exposed to what else the machine does than the ratio of two medians.
     ratios = [relay / raw for relay, raw in zip(relay_rates, raw_rates, strict=True)]
+    java_ratios = [relay / java for relay, java in zip(relay_rates, java_rates, strict=True)]
+    raw_java_ratios = [raw / java for raw, java in zip(raw_rates, java_rates, strict=True)]
     return {
         "events": args.events,
         "batch_size": args.batch_size,
         "mean_value_bytes": statistics.mean(value_sizes),
+        "mean_key_headers_bytes": statistics.mean(key_header_sizes),
         "relay_events_per_s": relay_rate,
         "raw_records_per_s": raw_rate,
+        "java_records_per_s": statistics.median(java_rates),
+        "java_producer_properties": java_producer_properties(),
         "relay_vs_raw": statistics.median(ratios),
         "relay_vs_raw_per_round": ratios,
+        "relay_vs_java": statistics.median(java_ratios),
+        "relay_vs_java_per_round": java_ratios,
+        "raw_vs_java_per_round": raw_java_ratios,
+        "per_round": {"relay": relay_rates, "raw": raw_rates, "java": java_rates},
     }
 
 
@@ -460,10 +557,12 @@ def main() -> None:
         results["throughput"] = t = throughput(args, books, event_class, f"{prefix}-throughput")
         settings.MESSAGING = {**settings.MESSAGING, "TOPIC_PREFIX": prefix}
         print(
-            f"  median: relay {t['relay_events_per_s']:,.0f} events/s, raw producer {t['raw_records_per_s']:,.0f} "
-            f"records/s; median of the rounds' ratios: relay = {t['relay_vs_raw']:.0%} of raw (goal >= 70%); "
-            f"mean record {t['mean_value_bytes']:.0f} bytes"
+            f"  median: relay {t['relay_events_per_s']:,.0f} events/s, raw kafka-python {t['raw_records_per_s']:,.0f} "
+            f"records/s, Java producer {t['java_records_per_s']:,.0f} records/s; medians of the rounds' ratios: "
+            f"relay/raw {t['relay_vs_raw']:.2f} (goal >= 0.85), relay/java {t['relay_vs_java']:.3f}; mean record "
+            f"value {t['mean_value_bytes']:.0f} bytes (+ {t['mean_key_headers_bytes']:.0f} bytes of key and headers)"
         )
+        print(f"  Java producer ({JAVA_PRODUCER_TOOL}): {' '.join(t['java_producer_properties'])}")
     if not args.skip_latency:
         print(f"latency: commit in catalog -> applied in recommendations, {args.rate:.0f}/s for {args.duration:.0f}s")
         results["latency"] = lat = latency(args, books, event_class, prefix)

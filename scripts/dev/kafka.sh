@@ -3,7 +3,7 @@
 # run as a plain JVM process on 127.0.0.1. There is no Docker engine and no Apache download
 # archive here, so the broker's jars come from Maven Central (scripts/dev/kafka/pom.xml).
 #
-# Usage: scripts/dev/kafka.sh {start|stop|status|env}
+# Usage: scripts/dev/kafka.sh {start|stop|status|env|tools-jars}
 #
 #   start   resolve the jars once, format storage once, launch the broker in the background and
 #           wait until the client port accepts TCP connections. Idempotent: succeeds at once if
@@ -11,6 +11,10 @@
 #   stop    SIGTERM, wait (bounded), SIGKILL as a last resort.
 #   status  exit 0 if the client port accepts connections, non-zero otherwise.
 #   env     print `export KAFKA_BOOTSTRAP_SERVERS=...`; use as: eval "$(scripts/dev/kafka.sh env)"
+#   tools-jars
+#           resolve Kafka's own tools (kafka-tools, the broker's version; scripts/dev/kafka/tools-pom.xml)
+#           once into the state dir and print that directory: `java -cp "$dir/*" <tool class>`
+#           (bench/bench_kafka.py runs org.apache.kafka.tools.ProducerPerformance from it).
 #
 # Environment:
 #   QUIRE_STATE_DIR               state/cache root, default $HOME/.cache/quire (never the repo)
@@ -28,12 +32,15 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly SCRIPT_DIR
 readonly POM="$SCRIPT_DIR/kafka/pom.xml"
+readonly TOOLS_POM="$SCRIPT_DIR/kafka/tools-pom.xml"
 readonly LOG4J_CONF="$SCRIPT_DIR/kafka/log4j2.xml"
 
 readonly STATE_ROOT="${QUIRE_STATE_DIR:-$HOME/.cache/quire}"
 readonly K_STATE="$STATE_ROOT/kafka"
 readonly K_JARS="$K_STATE/jars"
 readonly K_JARS_MARKER="$K_JARS/.quire-kafka-version"
+readonly K_TOOLS_JARS="$K_STATE/tools-jars"
+readonly K_TOOLS_MARKER="$K_TOOLS_JARS/.quire-kafka-tools-version"
 readonly K_DATA="$K_STATE/data"
 readonly K_FORMAT_MARKER="$K_STATE/formatted"
 readonly K_LOGS="$K_STATE/logs"
@@ -151,32 +158,47 @@ jars_marker_content() {
 }
 
 ensure_jars() {
+    resolve_jars "$POM" "$K_JARS" "$K_JARS_MARKER" "$(jars_marker_content)" "kafka_2.13" build mvn.log
+}
+
+# Kafka's own tools (ProducerPerformance for the benchmarks), in a jar set of their own so the
+# broker's stays as it is; the same marker scheme, always at the broker's version.
+ensure_tools_jars() {
     local want
-    want=$(jars_marker_content)
-    if [[ -f "$K_JARS_MARKER" && "$(<"$K_JARS_MARKER")" == "$want" ]]; then
+    want=$(printf 'kafka-tools %s pom-sha256 %s\n' "$KAFKA_VERSION" "$(sha256sum "$TOOLS_POM" | cut -d' ' -f1)")
+    resolve_jars "$TOOLS_POM" "$K_TOOLS_JARS" "$K_TOOLS_MARKER" "$want" "kafka-tools" tools-build mvn-tools.log \
+        -Dkafka.version="$KAFKA_VERSION"
+}
+
+# resolve_jars POM DIR MARKER WANT ARTIFACT BUILD_SUBDIR LOG_NAME [MVN_ARG...]: copy POM's runtime
+# dependencies into DIR unless MARKER already holds WANT; ARTIFACT-$KAFKA_VERSION.jar must be among them.
+resolve_jars() {
+    local pom=$1 dir=$2 marker=$3 want=$4 artifact=$5 build=$6 mvnlog="$K_LOGS/$7"
+    shift 7
+    if [[ -f "$marker" && "$(<"$marker")" == "$want" ]]; then
         return 0
     fi
     # Maven is only needed here, not once the jars are cached.
     command -v mvn >/dev/null 2>&1 || apt_install maven
-    log "resolving Kafka $KAFKA_VERSION jars from Maven Central into $K_JARS (one-time)"
-    local tmp="$K_STATE/jars.tmp" mvnlog="$K_LOGS/mvn.log"
-    local -a mvn_args=(-B -q -Dstyle.color=never -f "$POM"
+    log "resolving $artifact $KAFKA_VERSION jars from Maven Central into $dir (one-time)"
+    local tmp="$dir.tmp"
+    local -a mvn_args=(-B -q -Dstyle.color=never -f "$pom" "$@"
         dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp"
-        -Dquire.build.dir="$K_STATE/build")
+        -Dquire.build.dir="$K_STATE/$build")
     if [[ -n "${QUIRE_M2_REPO:-}" ]]; then
         mvn_args+=(-Dmaven.repo.local="$QUIRE_M2_REPO")
     fi
     rm -rf "$tmp"
     if ! mvn "${mvn_args[@]}" >"$mvnlog" 2>&1; then
         tail -n 30 "$mvnlog" >&2
-        die "Maven could not resolve the Kafka jars (command: mvn ${mvn_args[*]}; log: $mvnlog)"
+        die "Maven could not resolve the $artifact jars (command: mvn ${mvn_args[*]}; log: $mvnlog)"
     fi
-    compgen -G "$tmp/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null \
-        || die "Maven ran but $tmp has no kafka_2.13-$KAFKA_VERSION.jar"
+    compgen -G "$tmp/$artifact-$KAFKA_VERSION.jar" >/dev/null \
+        || die "Maven ran but $tmp has no $artifact-$KAFKA_VERSION.jar"
     # Swap in the complete set only, so an interrupted download never looks "populated".
-    rm -rf "$K_JARS"
-    mv "$tmp" "$K_JARS"
-    printf '%s\n' "$want" >"$K_JARS_MARKER"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    printf '%s\n' "$want" >"$marker"
 }
 
 # ---- config and storage -------------------------------------------------------------------
@@ -379,13 +401,24 @@ cmd_env() {
     fi
 }
 
+cmd_tools_jars() {
+    mkdir -p "$K_STATE" "$K_LOGS"
+    # A lock of its own: two benchmarks resolving at once must not swap each other's directory.
+    exec 9>"$K_STATE/.tools-lock"
+    flock 9
+    ensure_tools
+    ensure_tools_jars
+    printf '%s\n' "$K_TOOLS_JARS"
+}
+
 main() {
     case "${1:-}" in
         start) cmd_start ;;
         stop) cmd_stop ;;
         status) cmd_status ;;
         env) cmd_env ;;
-        *) printf 'usage: %s {start|stop|status|env}\n' "$0" >&2; exit 2 ;;
+        tools-jars) cmd_tools_jars ;;
+        *) printf 'usage: %s {start|stop|status|env|tools-jars}\n' "$0" >&2; exit 2 ;;
     esac
 }
 

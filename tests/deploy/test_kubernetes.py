@@ -1,5 +1,9 @@
-"""``deploy/`` rendered by kustomize, decoded strictly into the Kubernetes API types, then checked
-point by point against what an operator expects (probes, security, policies, budgets, autoscaling)."""
+"""``deploy/`` and its overlays rendered by kustomize, decoded strictly into the Kubernetes API types, then
+checked point by point against what an operator expects (probes, security, policies, budgets, autoscaling,
+which modules each process serves and where the gateway sends each module's prefix).
+
+Checks that hold for any grouping run on every kustomization; the ones that spell out the four-service
+layout (``<module>-web`` and so on) run on ``deploy/`` alone."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import sys
 
 import pytest
 
-from config.topology import MODULES
+from config.topology import MODULES, served_modules
 from messaging.kafka.topics import DEFAULT_PARTITIONS
 from messaging.registry import subscriptions
 from tests.deploy.conftest import env_example_names, management_commands, run_validator
@@ -21,30 +25,68 @@ pytestmark = pytest.mark.deploy
 QUIRE_IMAGE = "quire:latest"
 WRITABLE_QUIRE_PATHS = {"/tmp", "/app/var"}
 
+# Each kustomization, and the processes it runs: each process's name (its Deployments are
+# <name>-web/-relay/-consumer, its Job <name>-migrate, its ServiceAccount <name>), the label its pods
+# carry, and the modules it serves. "grouped" is QUIRE_SERVICES="accounts+catalog+orders recommendations".
+KUSTOMIZATIONS = {
+    "base": "deploy",
+    "grouped": "deploy/overlays/grouped",
+}
+PROCESSES = {
+    "base": {module: ({"quire/module": module}, (module,)) for module in MODULES},
+    "grouped": {
+        "shop": ({"quire/service": "shop"}, ("accounts", "catalog", "orders")),
+        "recommendations": ({"quire/module": "recommendations"}, ("recommendations",)),
+    },
+}
 
-def render() -> str:
+
+def render(kustomization: str = "base") -> str:
     kubectl = shutil.which("kubectl")
     if not kubectl:
         pytest.fail("rendering deploy/ needs kubectl (with kustomize): install Debian's kubernetes-client")
-    result = subprocess.run([kubectl, "kustomize", str(REPO / "deploy")], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"kubectl kustomize deploy/ failed:\n{result.stderr}"
+    path = KUSTOMIZATIONS[kustomization]
+    result = subprocess.run([kubectl, "kustomize", str(REPO / path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"kubectl kustomize {path}/ failed:\n{result.stderr}"
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def rendered() -> str:
-    return render()
-
-
-@pytest.fixture(scope="module")
-def objects(validator, rendered) -> list[dict]:
+def decode(validator, rendered: str, kustomization: str) -> list[dict]:
     result = run_validator(validator, "k8s", stdin=rendered)
-    assert result.returncode == 0, f"deploy/ does not decode strictly into the Kubernetes API types:\n{result.stderr}"
+    path = KUSTOMIZATIONS[kustomization]
+    assert result.returncode == 0, f"{path}/ does not decode strictly into the Kubernetes API types:\n{result.stderr}"
     report = json.loads(result.stdout)
-    print(f"\nkubernetes: {report['count']} objects checked strictly against the API types", file=sys.stderr)
+    print(f"\nkubernetes {path}/: {report['count']} objects checked strictly against the API types", file=sys.stderr)
     return [
         {**entry["object"], "kind": entry["kind"], "apiVersion": entry["apiVersion"]} for entry in report["objects"]
     ]
+
+
+@pytest.fixture(scope="module", params=list(KUSTOMIZATIONS))
+def kustomization(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def rendered(kustomization) -> str:
+    return render(kustomization)
+
+
+@pytest.fixture(scope="module")
+def objects(validator, rendered, kustomization) -> list[dict]:
+    """Every kustomization's objects, strictly decoded: the checks that hold for any grouping."""
+    return decode(validator, rendered, kustomization)
+
+
+@pytest.fixture(scope="module")
+def base_objects(validator) -> list[dict]:
+    """``deploy/`` alone: the checks that spell out the four-service layout."""
+    return decode(validator, render("base"), "base")
+
+
+@pytest.fixture(scope="module")
+def processes(kustomization) -> dict[str, tuple[dict[str, str], tuple[str, ...]]]:
+    return PROCESSES[kustomization]
 
 
 def of_kind(objects, kind) -> dict[str, dict]:
@@ -69,6 +111,36 @@ def role(workload: dict) -> str:
     return workload["spec"]["template"]["metadata"]["labels"].get("quire/role", "")
 
 
+def process_of(workload: dict) -> str | None:
+    """The process a workload belongs to: its module in the base, its group's name in an overlay."""
+    labels = workload["metadata"]["labels"]
+    return labels.get("quire/service") or labels.get("quire/module")
+
+
+def service_env(workload: dict) -> str:
+    container = pod_spec(workload)["containers"][0]
+    return next(v["value"] for v in container["env"] if v["name"] == "SERVICE")
+
+
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions In/Exists) picks a pod with ``labels``."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        operator = expression["operator"]
+        assert operator in ("In", "Exists"), f"selects() does not know {operator}: extend it"
+        if expression["key"] not in labels:
+            return False
+        if operator == "In" and labels[expression["key"]] not in expression["values"]:
+            return False
+    return True
+
+
+def peers(policy: dict, direction: str) -> list[dict]:
+    key = "from" if direction == "ingress" else "to"
+    return [peer for rule in policy["spec"].get(direction, []) for peer in rule.get(key, [])]
+
+
 def test_a_misspelt_field_fails(validator, rendered):
     broken = rendered.replace("readOnlyRootFilesystem", "readOnlyRootFileSystem", 1)
     result = run_validator(validator, "k8s", stdin=broken)
@@ -79,15 +151,17 @@ def test_a_misspelt_field_fails(validator, rendered):
     assert "not a kind" in run_validator(validator, "k8s", stdin=unknown_kind).stderr
 
 
-def test_every_object_is_checked_and_lives_in_the_namespace(objects):
-    assert len(objects) >= 60
+def test_every_object_is_checked_and_lives_in_the_namespace(objects, processes):
+    # Per process: ServiceAccount, Job, 2-3 Deployments, Service, budgets, autoscalers, policies.
+    assert len(objects) >= 20 + 10 * len(processes)
     for o in objects:
         if o["kind"] != "Namespace":
             assert o["metadata"].get("namespace") == "quire", f"{o['kind']}/{o['metadata']['name']}"
         assert o["metadata"]["labels"].get("app.kubernetes.io/part-of") == "quire"
 
 
-def test_each_module_has_its_workloads(objects):
+def test_each_module_has_its_workloads(base_objects):
+    objects = base_objects
     deployments = of_kind(objects, "Deployment")
     jobs = of_kind(objects, "Job")
     for module in MODULES:
@@ -167,15 +241,18 @@ def test_web_relay_and_consumer_probe_the_health_endpoints(objects):
         ] <= flags
 
 
-def test_overdue_checkouts_are_resolved_by_one_cronjob_and_no_deployment(objects):
-    cronjob = of_kind(objects, "CronJob")["orders-resolve-pending"]
+def test_overdue_checkouts_are_resolved_by_one_cronjob_and_no_deployment(objects, processes):
+    (process,) = [p for p, (_, modules) in processes.items() if "orders" in modules]
+    (cronjob,) = of_kind(objects, "CronJob").values()
+    assert cronjob["metadata"]["name"] == f"{process}-resolve-pending"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "manage.py", "orders_resolve_pending"]
-    assert {"name": "SERVICE", "value": "orders"} in container["env"]
+    service = next(v["value"] for v in container["env"] if v["name"] == "SERVICE")
+    assert served_modules(service) == processes[process][1]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     for name, deployment in of_kind(objects, "Deployment").items():
-        if deployment["metadata"]["labels"].get("quire/module") == "orders":
+        if process_of(deployment) == process:
             assert "--no-sagas" in pod_spec(deployment)["containers"][0]["command"], name
 
 
@@ -187,27 +264,28 @@ def test_services_wait_for_their_migrations_and_jobs_never_block_an_apply(object
     for name, deployment in of_kind(objects, "Deployment").items():
         if role(deployment) not in ("web", "relay", "consumer"):
             continue
-        module = deployment["metadata"]["labels"]["quire/module"]
+        process = process_of(deployment)
         init = pod_spec(deployment)["initContainers"][0]
         assert "migrate --check" in " ".join(init["command"]), name
         assert init["env"] == pod_spec(deployment)["containers"][0]["env"], f"{name}: the wait checks another database"
-        migrate = of_kind(objects, "Job")[f"{module}-migrate"]
+        migrate = of_kind(objects, "Job")[f"{process}-migrate"]
         assert pod_spec(migrate)["containers"][0]["env"] == init["env"]
 
 
-def test_every_service_has_its_own_service_account(objects):
+def test_every_service_has_its_own_service_account(objects, processes):
     accounts = of_kind(objects, "ServiceAccount")
-    assert set(MODULES) | {"gateway"} <= set(accounts)
+    assert set(processes) | {"gateway"} <= set(accounts)
     for name, workload in workloads(objects).items():
         spec = pod_spec(workload)
         assert spec["serviceAccountName"] in accounts, name
-        module = workload["metadata"]["labels"].get("quire/module")
-        if module:
-            assert spec["serviceAccountName"] == module, name
+        process = process_of(workload)
+        if process:
+            assert spec["serviceAccountName"] == process, name
     assert all(a.get("automountServiceAccountToken") is False for a in accounts.values())
 
 
-def test_network_policies_let_only_the_gateway_reach_a_service(objects):
+def test_network_policies_let_only_the_gateway_reach_a_service(base_objects):
+    objects = base_objects
     policies = of_kind(objects, "NetworkPolicy")
     deny = policies["default-deny"]["spec"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"} and "ingress" not in deny
@@ -277,14 +355,133 @@ def test_commands_variables_and_images_match_the_code(objects):
                     assert variable["name"] in known, f"{name}: {variable['name']} is not in .env.example"
             if container["image"] == QUIRE_IMAGE and container.get("env"):
                 values = {v["name"]: v for v in container["env"]}
-                module = values["SERVICE"]["value"]
-                assert module in MODULES, name
+                served = served_modules(values["SERVICE"]["value"])  # raises on a SERVICE the code refuses
                 if "DATABASE_URL" in values:
-                    secret = values["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
-                    assert (
-                        secret
-                        == f"quire-db-{module}"
-                        == values[f"{module.upper()}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
-                    )
+                    # Each served module its own database; `default` is the first module's (staff, sessions).
+                    urls = {
+                        v: values[v]["valueFrom"]["secretKeyRef"]["name"] for v in values if v.endswith("DATABASE_URL")
+                    }
+                    assert urls == {
+                        "DATABASE_URL": f"quire-db-{served[0]}",
+                        **{f"{module.upper()}_DATABASE_URL": f"quire-db-{module}" for module in served},
+                    }, name
                 private = any(m["mountPath"] == "/keys/private" for m in container.get("volumeMounts", []))
-                assert private == (module == "accounts" and "DATABASE_URL" in values), f"{name}: private key"
+                assert private == ("accounts" in served and "DATABASE_URL" in values), f"{name}: private key"
+
+
+def quire_pods(objects) -> dict[str, tuple[dict[str, str], tuple[str, ...]]]:
+    """Every workload that runs Quire for some modules: its pod labels and the modules it serves."""
+    return {
+        name: (workload["spec"]["template"]["metadata"]["labels"], served_modules(service_env(workload)))
+        for name, workload in workloads(objects).items()
+        if process_of(workload)
+    }
+
+
+def test_each_process_runs_its_modules_in_its_own_workloads(objects, processes):
+    deployments = of_kind(objects, "Deployment")
+    jobs = of_kind(objects, "Job")
+    expected = {"gateway"}
+    for process, (labels, modules) in processes.items():
+        roles = ["web", "relay"] + (["consumer"] if subscriptions(modules) else [])
+        expected |= {f"{process}-{r}" for r in roles}
+        for workload in [*(deployments[f"{process}-{r}"] for r in roles), jobs[f"{process}-migrate"]]:
+            name = workload["metadata"]["name"]
+            assert served_modules(service_env(workload)) == modules, f"{name} runs SERVICE={service_env(workload)}"
+            assert labels.items() <= workload["spec"]["template"]["metadata"]["labels"].items(), name
+        service = of_kind(objects, "Service")[process]
+        assert service["spec"]["selector"] == {**labels, "quire/role": "web"}
+    assert set(deployments) == expected
+
+
+def test_every_module_is_served_exactly_once(objects, processes):
+    grouping = [modules for _, modules in processes.values()]
+    assert sorted(m for modules in grouping for m in modules) == sorted(MODULES)
+    served = {}
+    for name, workload in workloads(objects).items():
+        if process_of(workload):
+            for module in served_modules(service_env(workload)):
+                served.setdefault((role(workload), module), []).append(name)
+    # Its migrations, web, relay and (if it subscribes to anything) consumer: one workload each, so
+    # no outbox is relayed twice over and no event handled by two groups.
+    for module in MODULES:
+        for r in ["migrate", "web", "relay"] + (["consumer"] if subscriptions((module,)) else []):
+            assert len(served.get((r, module), [])) == 1, f"{module} {r}: {served.get((r, module))}"
+
+
+def test_the_gateway_sends_each_prefix_to_the_process_that_serves_it(objects):
+    nginx = next(c for c in pod_spec(of_kind(objects, "Deployment")["gateway"])["containers"] if c["name"] == "nginx")
+    env = {v["name"]: v["value"] for v in nginx["env"]}
+    services = of_kind(objects, "Service")
+    webs = [d for d in of_kind(objects, "Deployment").values() if role(d) == "web" and process_of(d)]
+    for module in MODULES:
+        host, port = env[f"QUIRE_{module.upper()}_UPSTREAM"].split(":")
+        service = services[host]
+        assert int(port) in {p["port"] for p in service["spec"]["ports"]}, module
+        picked = [
+            d
+            for d in webs
+            if selects({"matchLabels": service["spec"]["selector"]}, d["spec"]["template"]["metadata"]["labels"])
+        ]
+        assert picked, f"/api/{module}/ goes to Service {host}, which selects no web pods"
+        for deployment in picked:
+            assert module in served_modules(service_env(deployment)), (
+                f"/api/{module}/ goes to {deployment['metadata']['name']}, which runs SERVICE={service_env(deployment)}"
+            )
+
+
+def test_each_database_admits_only_the_processes_that_serve_its_module(objects):
+    policies = of_kind(objects, "NetworkPolicy")
+    gateway = {"quire/role": "gateway"}
+    for name, (labels, served) in quire_pods(objects).items():
+        egress = [p for p in policies.values() if selects(p["spec"]["podSelector"], labels)]
+        reaches = [peer["podSelector"] for p in egress for peer in peers(p, "egress") if "podSelector" in peer]
+        for module in MODULES:
+            database = {"quire/database": module}
+            admitted = any(
+                selects(peer["podSelector"], labels) for peer in peers(policies[f"postgres-{module}"], "ingress")
+            )
+            assert admitted == (module in served), f"{name}: postgres-{module} admits it: {admitted}"
+            assert any(selects(s, database) for s in reaches) == (module in served), f"{name} -> {module}'s database"
+        assert any(selects(peer["podSelector"], labels) for peer in peers(policies["kafka"], "ingress")), name
+        assert any(selects(s, {"quire/role": "kafka"}) for s in reaches), f"{name} -> Kafka"
+        if labels.get("quire/role") == "web":
+            ingress = [
+                p for p in egress if "Ingress" in p["spec"]["policyTypes"] and p["metadata"]["name"] != "default-deny"
+            ]
+            assert ingress and all(
+                peer == {"podSelector": {"matchLabels": gateway}} for p in ingress for peer in peers(p, "ingress")
+            ), f"{name}: only the gateway may reach it"
+
+
+def grouping_neutral(value):
+    """A workload without what a grouping changes (names, labels, selectors, ServiceAccount, env, the
+    private key, the wait's message): what is left is what a grouped process must keep from the base."""
+    if isinstance(value, dict):
+        dropped = {"metadata", "labels", "selector", "matchLabels", "serviceAccountName", "env", "scaleTargetRef"}
+        return {k: grouping_neutral(v) for k, v in value.items() if k not in dropped}
+    if isinstance(value, list):
+        return [grouping_neutral(v) for v in value if not (isinstance(v, dict) and v.get("name") == "jwt-private")]
+    if isinstance(value, str) and "waiting for the" in value:
+        return "waiting for the migrations"
+    return value
+
+
+def test_the_grouped_process_runs_like_the_base_s_services(validator):
+    """shop.yaml is orders.yaml with the grouping's changes only: a probe, flag, resource or budget
+    the base changes for its services and the overlay does not follow fails here."""
+    base = decode(validator, render("base"), "base")
+    grouped = decode(validator, render("grouped"), "grouped")
+    kinds = ("Deployment", "Job", "CronJob", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Service")
+    compared = 0
+    for kind in kinds:
+        ours = of_kind(grouped, kind)
+        for name, theirs in of_kind(base, kind).items():
+            if not name.startswith("orders"):
+                continue
+            shop = ours[name.replace("orders", "shop", 1)]
+            assert grouping_neutral(shop) == grouping_neutral(theirs), (
+                f"{kind}/{shop['metadata']['name']} differs from the base's {name} beyond the grouping"
+            )
+            compared += 1
+    assert compared >= 9

@@ -134,13 +134,12 @@ class LiveShop:
     def create(self) -> None:
         postgres.create_databases(self.infra.database_url, self.names.values())
         run([PYTHON, "manage.py", "ensure_topics"], self.env("all"), timeout=START_TIMEOUT)
-        run([PYTHON, "manage.py", "migrate", "--noinput", "--verbosity", "0"], self.env("all"), timeout=START_TIMEOUT)
+        # Four module databases, each with its tables and Django's contrib tables, migrated one after
+        # another: bounded work, but on a loaded machine more than the 60 s a single start gets.
+        migrate = [PYTHON, "manage.py", "migrate", "--noinput", "--verbosity", "0"]
+        run(migrate, self.env("all"), timeout=PROCESS_START_TIMEOUT)
         # recommendations on its own keeps its staff on its own database: migrated as that process.
-        run(
-            [PYTHON, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-            self.env("recommendations"),
-            timeout=START_TIMEOUT,
-        )
+        run(migrate, self.env("recommendations"), timeout=PROCESS_START_TIMEOUT)
 
     def start(self, name: str, service: str) -> int:
         port = free_port()
