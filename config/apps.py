@@ -9,7 +9,17 @@ class ConfigConfig(AppConfig):
     verbose_name = "Quire"
 
     def ready(self) -> None:
+        from django.apps import apps
         from django.conf import settings
+        from django.db.models.signals import post_migrate
+
+        from config.staff_permissions import add_other_modules_permissions
+
+        # Staff here may be given the permissions of modules served elsewhere. Sent with auth's
+        # post_migrate (this app has no models, so Django sends none for it): once per migrate.
+        post_migrate.connect(
+            add_other_modules_permissions, sender=apps.get_app_config("auth"), dispatch_uid="quire-staff-permissions"
+        )
 
         if settings.LOG_FORMAT == "json":
             from config import logs

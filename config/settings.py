@@ -90,6 +90,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # One staff identity (web/staff.py): accounts issues the staff token, every other service accepts it.
+    "accounts.staff_tokens.StaffTokenIssueMiddleware"
+    if "accounts" in SERVED_MODULES
+    else "web.staff.StaffTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "messaging.correlation.CorrelationIdMiddleware",
@@ -293,6 +297,15 @@ SIMPLE_JWT = {
     "TOKEN_USER_CLASS": "rest_framework_simplejwt.models.TokenUser",
     "UPDATE_LAST_LOGIN": False,
 }
+
+# Staff: one identity for every service's admin (web/staff.py, accounts/staff_tokens.py). accounts signs an
+# RS256 token with the JWT key pair into a cookie for /admin/; the other services verify it locally.
+STAFF_TOKEN_COOKIE = env.str("STAFF_TOKEN_COOKIE", default="quire_staff")
+STAFF_TOKEN_COOKIE_PATH = "/admin/"
+STAFF_TOKEN_AUDIENCE = env.str("STAFF_TOKEN_AUDIENCE", default="quire-admin")
+STAFF_TOKEN_SECONDS = env.int("STAFF_TOKEN_SECONDS", default=3600)
+# Where a service without accounts sends staff to sign in (accounts' admin behind the gateway).
+STAFF_LOGIN_URL = env.str("STAFF_LOGIN_URL", default="/admin/accounts/login/")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quire API",

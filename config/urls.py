@@ -19,6 +19,7 @@ from config.health import LiveView, ReadyView
 from config.map_views import service_map_svg_view, service_map_view
 from config.metrics import metrics_view
 from web.problems import api_not_found
+from web.staff import staff_login_redirect
 from web.throttling import throttled_login
 
 handler404 = "web.problems.handler404"
@@ -72,9 +73,11 @@ admin.site.site_header = "Quire administration" + ("" if settings.SERVICE == "al
 admin_mounts = [path(ADMIN_PREFIX, admin.site.urls)] + [
     path(prefix, (admin.site.get_urls(), "admin", f"admin-{prefix.split('/')[1]}")) for prefix in ADMIN_PREFIXES[1:]
 ]
+# Staff sign in once, at accounts (web/staff.py): a process without accounts sends its login page there.
+admin_login = throttled_login(admin.site.login) if "accounts" in settings.SERVED_MODULES else staff_login_redirect
 urlpatterns = [
     # Staff sign-ins are rate limited and hash in a bounded slot (web/throttling.py), like customers'.
-    *(path(prefix + "login/", throttled_login(admin.site.login)) for prefix in ADMIN_PREFIXES),
+    *(path(prefix + "login/", admin_login) for prefix in ADMIN_PREFIXES),
     path("api-auth/login/", throttled_login(LoginView.as_view(template_name="rest_framework/login.html"))),
     *admin_mounts,
     path("api/", api_root, name="api-root"),

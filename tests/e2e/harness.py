@@ -54,7 +54,8 @@ class Shop:
     #: The process (its ``+`` name, as QUIRE_SERVICES spells it) that serves each module, behind a gateway.
     process_of: dict[str, str] = field(default_factory=dict)
     logs: list[Path] = field(default_factory=list)
-    _staff: dict[str, Client] = field(default_factory=dict)
+    _staff_client: Client | None = None
+    _staff_processes: set[str] = field(default_factory=set)
 
     wait_until = staticmethod(functools.partial(wait_until, timeout=EVENTUAL_TIMEOUT))
 
@@ -74,15 +75,16 @@ class Shop:
         return f"quire_{self.process_of.get(match.group(1), match.group(1))}_csrftoken"
 
     def staff(self, module: str) -> Client:
-        """A client signed in through ``module``'s admin login form as a staff user.
+        """A client signed in as the shop's staff superuser, for the admin and staff API of ``module``.
 
-        Staff accounts are Django users of each service's own database, so the user is created
-        (``createsuperuser --noinput``) in the process that serves ``module``.
+        Staff are users of accounts only: created there once (``createsuperuser --noinput``), signed in
+        once at accounts' admin, and every other admin accepts the staff token that sign-in set
+        (web/staff.py). Opening ``module``'s admin once makes that process's session, which its
+        staff API then accepts.
         """
-        module = self.process_of.get(module, module).split("+")[0]  # one sign-in per process
-        if module not in self._staff:
+        if self._staff_client is None:
             self.manage(
-                module,
+                "accounts",
                 "createsuperuser",
                 "--noinput",
                 env={
@@ -92,13 +94,35 @@ class Shop:
                 },
                 ok_if=lambda result: "already taken" in result.stderr,
             )
-            client = self.client()
-            admin_login(client, self.admin_prefix(module), self.csrf_cookie_for(self.admin_prefix(module)))
-            self._staff[module] = client
-        return self._staff[module]
+            self._staff_client = self.client()
+            self.admin_login(self._staff_client, "accounts")
+        process = self.process_of.get(module, module)
+        if process not in self._staff_processes:
+            index = self._staff_client.get(self.admin_prefix(module), headers={"Accept": "text/html"})
+            assert index.status == 200, f"{module}'s admin refused the staff token: {index!r}"
+            self._staff_processes.add(process)
+        return self._staff_client
+
+    def admin_login(
+        self, client: Client, module: str, username: str = STAFF_USERNAME, password: str = STAFF_PASSWORD
+    ) -> None:
+        admin_login(
+            client,
+            self.admin_prefix(module),
+            self.csrf_cookie_for(self.admin_prefix(module)),
+            username=username,
+            password=password,
+        )
 
 
-def admin_login(client: Client, admin_prefix: str, csrf_cookie: str) -> None:
+def admin_login(
+    client: Client,
+    admin_prefix: str,
+    csrf_cookie: str,
+    *,
+    username: str = STAFF_USERNAME,
+    password: str = STAFF_PASSWORD,
+) -> None:
     login = admin_prefix + "login/"
     page = client.get(login, headers={"Accept": "text/html"})
     assert page.status == 200, f"admin login page: {page!r}"
@@ -108,8 +132,8 @@ def admin_login(client: Client, admin_prefix: str, csrf_cookie: str) -> None:
         "POST",
         login,
         form={
-            "username": STAFF_USERNAME,
-            "password": STAFF_PASSWORD,
+            "username": username,
+            "password": password,
             "csrfmiddlewaretoken": token.group(1),
             "next": admin_prefix,
         },
