@@ -142,6 +142,10 @@ def logging_config(*, log_format: str, level: str, service: str) -> dict:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "kafka": {"level": "WARNING"},
+            # Django's own (DEFAULT_LOGGING gives them a plain console handler when DEBUG is on):
+            # the same handler as everything else, once, so no line of theirs escapes the format.
+            "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
             # gunicorn's own loggers: the same handler, not gunicorn's plain ones.
             "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
             "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},

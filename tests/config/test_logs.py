@@ -123,3 +123,27 @@ def test_an_uncaught_exception_in_a_thread_is_one_json_line(capture, monkeypatch
     assert record["logger"] == "quire.uncaught"
     assert record["message"] == "uncaught RuntimeError in thread relay-reader: wedged relay thread"
     assert "RuntimeError: wedged relay thread" in record["exc_info"]
+
+
+def test_djangos_own_loggers_write_json_lines_even_with_debug_on(settings, capsys):
+    """DEFAULT_LOGGING's plain console handler (on when DEBUG is) must not add a non-JSON line."""
+    import io
+    from logging.config import dictConfig
+
+    from django.conf import settings as django_settings
+    from django.utils.log import DEFAULT_LOGGING, configure_logging
+
+    settings.DEBUG = True
+    stream = io.StringIO()
+    config = logging_config(log_format="json", level="INFO", service="orders")
+    config["handlers"]["console"]["stream"] = stream
+    try:
+        dictConfig(DEFAULT_LOGGING)  # what configure_logging does before applying LOGGING
+        dictConfig(config)
+        logging.getLogger("django.request").warning("Bad Request: %s", "/api/orders/cart/items/")
+    finally:
+        configure_logging(django_settings.LOGGING_CONFIG, django_settings.LOGGING)
+
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["message"] for line in lines] == ["Bad Request: /api/orders/cart/items/"]
+    assert "Bad Request" not in capsys.readouterr().err  # DEFAULT_LOGGING's console handler wrote nothing
