@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tests.faults.harness import SETTLE_TIMEOUT, SETTLED, START_TIMEOUT, Placed
 from tests.faults.load import OrderStream
@@ -60,6 +61,7 @@ class Gateway:
         values = {
             "QUIRE_GATEWAY_LISTEN": f"127.0.0.1:{self.port}",
             "QUIRE_STATIC_ROOT": str(self.dir),
+            "QUIRE_REQUEST_BODY_MAX_BYTES": str(settings.REQUEST_BODY_MAX_BYTES),  # the shop's own limit
             "QUIRE_ACCESS_LOG": str(self.dir / "logs/access.log"),
             **{f"QUIRE_{module.upper()}_UPSTREAM": f"127.0.0.1:{port}" for module, port in ports.items()},
         }
