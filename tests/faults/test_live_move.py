@@ -178,7 +178,9 @@ class LiveShop:
             clients.append(client)
         return clients
 
-    def place_order(self, customer: Client, lines: list[dict]) -> Placed:
+    def place_order(self, customer: Client, lines: list[dict], *, retry_for: float = 0.0) -> Placed:
+        """One checkout, never retried: the move promises that none is refused (OrderStream's retry_for is 0 here)."""
+        assert not retry_for, "the live move retries no checkout: a refusal is what it must not see"
         started = time.monotonic()
         response = customer.post(
             "/api/orders/", {"lines": lines}, headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=30
