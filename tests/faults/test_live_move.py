@@ -131,6 +131,9 @@ class LiveShop:
             JWT_PUBLIC_KEY_FILE=str(self.keys.public_file),
             JWT_PRIVATE_KEY_FILE=str(self.private_file),
             PYTHONUNBUFFERED="1",
+            # Its few customers place hundreds of unpaid orders: the hoarding caps would refuse them (409).
+            ORDERS_MAX_UNPAID_COPIES_PER_BOOK="0",
+            ORDERS_MAX_UNPAID_COPIES="0",
         )
 
     def create(self) -> None:
