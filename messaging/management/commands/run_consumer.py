@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: Exit status of a process stopped by ``--crash-after-applied`` (EX_TEMPFAIL: restart it).
 CRASH_DRILL_EXIT_CODE = 75
+#: Consumer settings of a drill run: one record per poll, so one event per delivery transaction.
+CRASH_DRILL_CONSUMER_OVERRIDES = {"max_poll_records": 1}
 
 
 def crash_after_applied(count: int) -> ProcessedCallback:
@@ -38,6 +40,9 @@ def crash_after_applied(count: int) -> ProcessedCallback:
 
     ``on_processed`` runs after the handlers' transaction committed and before the record's
     offset is recorded for commit, so this is a crash in exactly the window the inbox covers.
+    Delivery commits a polled batch in one transaction, so the drill's consumers poll one record
+    at a time (:data:`CRASH_DRILL_CONSUMER_OVERRIDES`): the crash then follows the N-th event's
+    own commit, with no later event of its batch committed beside it.
     """
     lock = threading.Lock()
     applied = 0
@@ -116,11 +121,16 @@ class Command(BaseCommand):
             raise CommandError("--workers must be at least 1.")
         if options["crash_after_applied"] is not None and options["crash_after_applied"] < 1:
             raise CommandError("--crash-after-applied must be at least 1.")
-        on_processed = crash_after_applied(options["crash_after_applied"]) if options["crash_after_applied"] else None
+        on_processed, overrides = None, None
+        if options["crash_after_applied"]:
+            on_processed = crash_after_applied(options["crash_after_applied"])
+            overrides = CRASH_DRILL_CONSUMER_OVERRIDES
         # One dead-letter producer for every consumer of the process, made only if something is parked.
         with closing(DeadLetterQueue()) as dead_letters:
             consumers = [
-                ModuleConsumer(module, on_processed=on_processed, dead_letters=dead_letters)
+                ModuleConsumer(
+                    module, on_processed=on_processed, consumer_overrides=overrides, dead_letters=dead_letters
+                )
                 for module in modules
                 for _ in range(options["workers"])
             ]
