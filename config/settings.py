@@ -241,7 +241,7 @@ REST_FRAMEWORK = {
     ],
     # OPTIONS without DRF's object lookup, which our selector-based views do not support (web.metadata).
     "DEFAULT_METADATA_CLASS": "web.metadata.Metadata",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["web.filtering.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "web.schema.AutoSchema",  # documents every operation's problem responses
     "EXCEPTION_HANDLER": "web.problems.problem_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "web.pagination.LimitOffsetPagination",

@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime
 import json
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,6 +24,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from catalog.statements import StatementCache
 from web.limits import BIGINT_MAX, BIGINT_MIN, INT_MAX, INT_MIN
 from web.pagination import page_size_of
 
@@ -165,31 +167,62 @@ class KeysetPagination(BasePagination):
         return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None):
+        position = self._start(request, view, queryset.model)
+        values = () if position is None else position[:2]
+        return self._finish(lambda: list(self._page(queryset, *values)), position)
+
+    def paginate_statement(
+        self, statements: StatementCache, shape: Hashable, source: Callable[[], QuerySet], model, request, view
+    ) -> list[dict]:
+        """A page of the ``.values()`` rows of ``source()``, through its compiled statement (catalog/statements.py).
+
+        ``shape`` names what shapes ``source()``'s SQL (the caller's filters); the page adds its
+        own: sort, direction, page size, and whether there is a position and its value is null.
+        ``source`` is only called when the statement is compiled (or cannot be).
+        """
+        position = self._start(request, view, model)
+        null_value = position is not None and position[0] is None
+        values = () if position is None else position[1:2] if null_value else position[:2]
+        key = (shape, self.sort.name, self.backwards, self.page_size, position is None, null_value)
+
+        def build(*values) -> QuerySet:
+            return self._page(source(), *((None, *values) if null_value else values))
+
+        return self._finish(lambda: statements.rows(key, build, values), position)
+
+    def _start(self, request, view, model: type[models.Model]) -> tuple | None:
+        """Read the sort, page size and cursor of ``request``: the position to start after, or None."""
         self.request = request
         self.sort = sort = view.get_sort_key(request)
         self.page_size = self.get_page_size(request)
         raw = request.query_params.get(self.cursor_query_param)
-        position = self._decode(raw, sort, queryset.model) if raw else None
-        backwards = bool(position and position[2])
+        position = self._decode(raw, sort, model) if raw else None
+        self.backwards = bool(position and position[2])
+        return position
+
+    def _page(self, queryset: QuerySet, *position) -> QuerySet:
+        """``queryset`` in the page's order, after ``position`` (value, pk) if given, one row more than a page."""
+        sort, backwards = self.sort, self.backwards
         descending = sort.descending != backwards
         nulls_last = not backwards  # nulls last when reading forwards, hence first when reading back
         queryset = queryset.order_by(
             _order(sort.field, descending=descending, nulls_last=nulls_last, nullable=sort.nullable),
             _order("pk", descending=descending, nulls_last=True, nullable=False),
         )
-        if position is not None:
-            queryset = queryset.filter(
-                _after(sort, position[0], position[1], descending=descending, nulls_last=nulls_last)
-            )
+        if position:
+            queryset = queryset.filter(_after(sort, *position, descending=descending, nulls_last=nulls_last))
+        return queryset[: self.page_size + 1]
+
+    def _finish(self, evaluate, position) -> list:
         try:
-            items = list(queryset[: self.page_size + 1])
+            items = evaluate()
         except (DjangoValidationError, ValueError, TypeError):
             raise serializers.ValidationError(
                 {self.cursor_query_param: ["Invalid cursor: use the next/previous links as given."]}
             ) from None
         more = len(items) > self.page_size
         items = items[: self.page_size]
-        if backwards:
+        if self.backwards:
             items.reverse()
             self.has_next, self.has_previous = True, more
         else:

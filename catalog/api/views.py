@@ -136,10 +136,23 @@ class BookListView(GenericAPIView):
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "staff": is_staff(self.request)}
 
+    def _statement_shape(self) -> tuple | None:
+        """What shapes the list's SQL before its page, when a compiled statement can serve it: no filter, no search."""
+        params = self.request.query_params
+        if params.keys() & BookFilter.base_filters.keys() or selectors.search_words(params.get("search", "")):
+            return None
+        return ("book_list", self._status())
+
     @extend_schema(parameters=LIST_PARAMETERS, responses=BookSerializer(many=True))
     def get(self, request: Request) -> Response:
         # Rows, not model instances: the same JSON as BookSerializer (tests/catalog/test_lean_books.py).
-        rows = self.paginate_queryset(selectors.book_values(self.filter_queryset(self.get_queryset())))
+        shape = self._statement_shape()
+        if shape is None:
+            rows = self.paginate_queryset(selectors.book_values(self.filter_queryset(self.get_queryset())))
+        else:  # a plain page, the common request: its SQL is compiled once per shape
+            rows = self.paginator.paginate_statement(
+                selectors.statements, shape, lambda: selectors.book_values(self.get_queryset()), Book, request, self
+            )
         rows = selectors.book_rows_complete(rows)
         return self.get_paginated_response(book_rows_representation(rows, staff=is_staff(request)))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messaging import publish_many
@@ -78,6 +79,16 @@ def test_a_batch_is_applied_in_order_with_an_inbox_row_per_event(effect_handler)
     assert outcomes == [Outcome.APPLIED] * 3
     assert effects() == [0, 1, 2]
     assert set(InboxEntry.objects.using("orders").values_list("event_id", flat=True)) == {e.event_id for e in batch}
+
+
+def test_a_batch_that_succeeds_takes_no_savepoint_per_event(effect_handler):
+    """Savepoints (two round trips each) are only taken when a handler failed and the batch is applied again."""
+    with CaptureQueriesContext(connections["orders"]) as statements:
+        assert deliver_batch(envelopes("a", "b", "c", "d"), effect_handler) == [Outcome.APPLIED] * 4
+    assert not [query["sql"] for query in statements if "SAVEPOINT" in query["sql"].upper()]
+    with CaptureQueriesContext(connections["orders"]) as statements:
+        assert deliver_batch(envelopes("e", "poison", "f"), effect_handler)[0] is Outcome.APPLIED
+    assert [query for query in statements if "SAVEPOINT" in query["sql"].upper()], "the second pass isolates it"
 
 
 def test_events_already_in_the_inbox_are_skipped(effect_handler):

@@ -1,0 +1,135 @@
+"""Compiled statements: the SQL the ORM writes for a query's shape, kept and run again with new values.
+
+Building a queryset and compiling it to SQL costs more than running it: for a book's detail, about
+0.5 ms of ORM work around a 0.08 ms query (docs/benchmarks.md). A read whose shape repeats (the
+same filters, ordering and limit; only values change) is compiled once per process, with
+*sentinels* standing for its values, and run afterwards as that SQL with the request's values in
+the sentinels' places, its rows converted by the ORM's own converters (aware datetimes, decimals
+on SQLite) into the dicts ``.values()`` would give.
+
+A shape whose values the ORM transforms before they reach the database (``icontains`` wraps a
+word in ``%``; SQLite adapts datetimes to text) leaves a sentinel unrecognisable in the compiled
+parameters: such a shape is marked as not compilable and always runs through the ORM, so a
+statement is only ever reused when every value's place is known.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.sql.query import Query
+
+from web.limits import BIGINT_MAX, BIGINT_MIN
+
+#: Sentinel values: unlikely in real data, of each slot value's own type.
+_SENTINEL_BASE = 7_304_591_826_377
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    params: tuple  # the compiled parameters, with slot numbers where the values go
+    slots: tuple[int | None, ...]  # per parameter: the value's index, or None for a constant
+    query: Query  # for the converters of its columns
+    fields: tuple  # the selected expressions, in column order
+    names: tuple[str, ...]  # the keys of each row's dict, as .values() names them
+
+
+_NOT_COMPILABLE = object()
+
+
+def _storable(value: object) -> bool:
+    """Whether the database takes ``value`` as a parameter; the ORM answers for those it does not.
+
+    An integer beyond 64 bits is an error in SQLite's and PostgreSQL's drivers, while the ORM turns
+    a lookup with it into the empty (or full) result it stands for.
+    """
+    return not isinstance(value, int) or BIGINT_MIN <= value <= BIGINT_MAX
+
+
+def _sentinel(value: object, index: int) -> object:
+    if isinstance(value, bool):
+        raise TypeError("a bool is part of a statement's shape, not a value")
+    if isinstance(value, int):
+        return _SENTINEL_BASE + index
+    if isinstance(value, Decimal):
+        return Decimal(_SENTINEL_BASE + index) / 100
+    if isinstance(value, str):
+        return f"quire-sentinel-{_SENTINEL_BASE + index}"
+    raise TypeError(f"no sentinel for a {type(value).__name__}")
+
+
+class StatementCache:
+    """Compiled ``.values()`` statements of one database alias, by a shape key the caller chooses.
+
+    The key must name everything that shapes the SQL (filters present, ordering, direction, page
+    size, which values are None); the values passed with it are only what varies within a shape.
+    """
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self._statements: dict[Hashable, _Statement | object] = {}
+        self._lock = threading.Lock()
+
+    def rows(self, key: Hashable, build: Callable[..., QuerySet], values: Sequence) -> list[dict]:
+        """The rows of ``build(*values)`` (a ``.values()`` queryset), from the compiled statement of ``key``."""
+        statement = self._statements.get(key)
+        if statement is None:
+            with self._lock:
+                statement = self._statements.get(key)
+                if statement is None:
+                    statement = self._statements[key] = self._compile(build, values)
+        if statement is _NOT_COMPILABLE or not all(_storable(value) for value in values):
+            return list(build(*values))
+        slots = zip(statement.params, statement.slots, strict=True)
+        params = [constant if slot is None else values[slot] for constant, slot in slots]
+        connection = connections[self.alias]
+        with connection.cursor() as cursor:
+            cursor.execute(statement.sql, params)
+            results = cursor.fetchall()
+        compiler = statement.query.get_compiler(connection=connection)
+        converters = compiler.get_converters(statement.fields)
+        if converters:
+            results = compiler.apply_converters(results, converters)
+        names = statement.names
+        return [dict(zip(names, row, strict=True)) for row in results]
+
+    def _compile(self, build: Callable[..., QuerySet], values: Sequence) -> _Statement | object:
+        try:
+            sentinels = [_sentinel(value, index) for index, value in enumerate(values)]
+        except TypeError:
+            return _NOT_COMPILABLE
+        queryset = build(*sentinels)
+        query = queryset.query
+        compiler = query.get_compiler(using=self.alias)
+        sql, params = compiler.as_sql()
+        slots = tuple(sentinels.index(param) if param in sentinels else None for param in params)
+        # Every value present as given (in one place or several), and none inside a constant:
+        # otherwise the ORM changed a value on its way to the database.
+        found = {slot for slot in slots if slot is not None}
+        altered = any(
+            isinstance(param, str) and slot is None and any(str(s) in param for s in sentinels)
+            for param, slot in zip(params, slots, strict=True)
+        )
+        if found != set(range(len(values))) or altered or not _is_values_query(queryset):
+            return _NOT_COMPILABLE
+        return _Statement(
+            sql=sql,
+            params=tuple(params),
+            slots=slots,
+            query=query,
+            fields=tuple(column[0] for column in compiler.select[: compiler.col_count]),
+            names=tuple(itertools.chain(query.extra_select, query.values_select, query.annotation_select)),
+        )
+
+
+def _is_values_query(queryset: QuerySet) -> bool:
+    from django.db.models.query import ValuesIterable
+
+    return queryset._iterable_class is ValuesIterable
