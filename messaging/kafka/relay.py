@@ -58,6 +58,7 @@ class OutboxRelay:
         ensure_topics: bool = True,
         stall_exit_seconds: float | None = None,
         heartbeat_file: str | None = None,
+        client: str | None = None,
     ) -> None:
         if not modules:
             raise ValueError("the relay needs at least one module")
@@ -71,6 +72,8 @@ class OutboxRelay:
             overrides=producer_overrides or {},
             ensure=ensure_topics,
             stop=self._stop,
+            # The Kafka client that carries the records (messaging.kafka.producers): MESSAGING_RELAY_CLIENT.
+            client=client or messaging_settings.RELAY_CLIENT,
         )
         #: One pipeline per module; each holds its module's lease (``held``, ``acquire()``).
         self.outboxes = [ModulePipeline(module, self._sender, self.stats) for module in modules]
@@ -181,6 +184,7 @@ class OutboxRelay:
                     count, full, blocked = outbox.step(self.batch_size)
                     more, waiting, published = more or full, waiting or blocked, published + count
                 last_busy_round = round_started if published and not more else -1.0
+                self._sender.poll()
                 consecutive_failures = 0
                 self._progressed("relaying")
             except (KafkaError, RelayError, DatabaseError, OSError) as error:
