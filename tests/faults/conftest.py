@@ -52,15 +52,10 @@ def private_kafka(request, tmp_path_factory) -> PrivateKafka:
 
     Request it before ``make_shop`` so that it outlives the shops on it (fixtures end in reverse order).
     """
-    state_dir = tmp_path_factory.mktemp("faults-kafka")
-    broker = PrivateKafka(state_dir)
+    broker = PrivateKafka(tmp_path_factory.mktemp("faults-kafka"))
     request.node.stash.setdefault(BROKERS, []).append(broker)
-    try:
-        broker.start()
+    with broker.running():
         yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture
