@@ -65,6 +65,8 @@ class OutboxRelay:
         self.bootstrap_servers = bootstrap_servers or messaging_settings.bootstrap_servers
         self.batch_size = batch_size or messaging_settings.RELAY_BATCH_SIZE
         self.stats = RelayStats(published=dict.fromkeys(modules, 0))
+        #: The Kafka client that carries the records (messaging.kafka.producers): MESSAGING_RELAY_CLIENT.
+        self.client = client or messaging_settings.RELAY_CLIENT
         self._stop = threading.Event()
         self._sender = Sender(
             [events_topic(module) for module in modules],
@@ -72,8 +74,7 @@ class OutboxRelay:
             overrides=producer_overrides or {},
             ensure=ensure_topics,
             stop=self._stop,
-            # The Kafka client that carries the records (messaging.kafka.producers): MESSAGING_RELAY_CLIENT.
-            client=client or messaging_settings.RELAY_CLIENT,
+            client=self.client,
         )
         #: One pipeline per module; each holds its module's lease (``held``, ``acquire()``).
         self.outboxes = [ModulePipeline(module, self._sender, self.stats) for module in modules]

@@ -28,15 +28,19 @@ def jwt_keys(tmp_path_factory) -> JwtKeys:
 
 @pytest.fixture
 def make_shop(request, infra, jwt_keys, tmp_path):
-    """``make_shop(kafka=None, database=None)``: a new :class:`SplitShop` (fresh databases, own topic prefix).
+    """``make_shop(kafka=None, database=None, relay_client=None)``: a new :class:`SplitShop` (fresh databases, own
+    topic prefix).
 
-    Torn down after. ``kafka`` / ``database`` name a private broker / PostgreSQL server instead of the shared ones.
+    Torn down after. ``kafka`` / ``database`` name a private broker / PostgreSQL server instead of the shared ones;
+    ``relay_client`` the relays' Kafka client (MESSAGING_RELAY_CLIENT) instead of the default.
     """
     shops: list[SplitShop] = request.node.stash.setdefault(SHOPS, [])
 
-    def make(*, kafka: str | None = None, database: str | None = None) -> SplitShop:
+    def make(*, kafka: str | None = None, database: str | None = None, relay_client: str | None = None) -> SplitShop:
         workdir = tmp_path / f"shop{len(shops)}"
-        shop = SplitShop(infra=infra, keys=jwt_keys, workdir=workdir, kafka=kafka, database=database)
+        shop = SplitShop(
+            infra=infra, keys=jwt_keys, workdir=workdir, kafka=kafka, database=database, relay_client=relay_client
+        )
         shops.append(shop)
         shop.create()
         return shop
