@@ -143,17 +143,23 @@ class Sender:
                     if not delivery.is_done and (time.monotonic() > deadline or self._stop.is_set()):
                         return
         except ProducerError as error:
-            # librdkafka raises a fatal error (e.g. its idempotence state broke) from poll()/flush():
-            # this producer can deliver nothing more, so a new one sends the rows again.
-            if not error.fatal:
-                raise
-            logger.error("the relay's producer failed for good (%s); a new one sends the rows again", error)
-            self.drop(timeout=0)
+            self._drop_broken(error)
 
     def poll(self) -> None:
         """Let the producer report what happened meanwhile (librdkafka's log lines and errors)."""
         if self._producer is not None:
-            self._producer.poll()
+            try:
+                self._producer.poll()
+            except ProducerError as error:
+                self._drop_broken(error)
+
+    def _drop_broken(self, error: ProducerError) -> None:
+        # librdkafka raises a fatal error (e.g. its idempotence state broke) from poll()/flush():
+        # this producer can deliver nothing more, so a new one sends the rows again.
+        if not error.fatal:
+            raise error
+        logger.error("the relay's producer failed for good (%s); a new one sends the rows again", error)
+        self.drop(timeout=0)
 
     def drop(self, *, timeout: float) -> None:
         producer, self._producer = self._producer, None

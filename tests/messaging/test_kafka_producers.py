@@ -109,7 +109,7 @@ class FailingForGood(RelayProducer):
         self.flush(timeout)
 
     def poll(self) -> None:
-        """Nothing to serve."""
+        self.flush(0)
 
     def close(self, timeout: float) -> None:
         self.closed = True
@@ -128,3 +128,7 @@ def test_a_fatal_error_leaves_the_rows_unsent_and_the_next_batch_gets_a_new_prod
     assert FailingForGood.made[0].closed, "the broken producer was dropped"
     sender.send("t", rows)
     assert len(FailingForGood.made) == 2, "the next batch went through a new producer"
+    sender.poll()  # between rounds, as the relay does: the error surfaces there too
+    assert FailingForGood.made[1].closed
+    sender.send("t", rows)
+    assert len(FailingForGood.made) == 3
