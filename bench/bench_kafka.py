@@ -1,4 +1,5 @@
-"""Kafka transport benchmark: relay throughput vs raw kafka-python and Java producers, and commit-to-applied latency.
+"""Kafka transport benchmark: the relay with each client vs raw kafka-python, confluent-kafka and Java producers,
+and commit-to-applied latency.
 
 Run (PostgreSQL and Kafka up):
     scripts/dev/postgres.sh start && scripts/dev/kafka.sh start
@@ -8,18 +9,20 @@ Run (PostgreSQL and Kafka up):
 Measured side by side in one run, on the same broker:
 
 1. Throughput. N outbox rows (payloads built from goodbooks-10k books) are published by
-   ``OutboxRelay.drain()`` (read in id order, send, wait for acks=all, mark published),
-   the same N records by a bare kafka-python ``KafkaProducer`` with the same settings (send
-   all, flush once), and the same N record values by Kafka's own Java producer tool
+   ``OutboxRelay.drain()`` (read in id order, send, wait for acks=all, mark published) with
+   each of its Kafka clients (``MESSAGING_RELAY_CLIENT``: kafka-python, then confluent, a fresh
+   outbox each), the same N records by a bare kafka-python ``KafkaProducer`` and by a bare
+   confluent-kafka ``Producer`` (librdkafka) with the same settings (send all, flush once), and
+   the same N record values by Kafka's own Java producer tool
    (``org.apache.kafka.tools.ProducerPerformance`` of ``kafka-tools`` at the broker's version,
    resolved by ``scripts/dev/kafka.sh tools-jars``; Quire's producer settings; N warm-up records
-   first). The three alternate ``--rounds`` times; each round's ratios relay/raw and relay/java
-   and the median of each are reported.
+   first). All five run in each of ``--rounds`` rounds; each round's ratios (each relay to its own
+   client's raw producer and to Java) and the median of each are reported.
 2. Latency between two services, each its own process: this process commits one event
    per transaction in the catalog database at a fixed rate; ``manage.py run_relay``
-   (SERVICE=catalog) publishes; a consumer process (SERVICE=recommendations) applies it
-   with the inbox in the recommendations database. Latency = applied (after the handler's
-   commit) - committed, both wall clocks of this machine.
+   (SERVICE=catalog, the client of ``--relay-client``) publishes; a consumer process
+   (SERVICE=recommendations) applies it with the inbox in the recommendations database.
+   Latency = applied (after the handler's commit) - committed, both wall clocks of this machine.
 
 The benchmark uses its own databases (quire_bench_catalog, quire_bench_recommendations on
 the server of CATALOG_DATABASE_URL) and its own topic prefix, so it touches no other data.
@@ -222,10 +225,10 @@ def empty_outbox() -> None:
         cursor.execute(f"TRUNCATE {OutboxMessage._meta.db_table}")
 
 
-def measure_relay(batch_size: int) -> tuple[int, float]:
+def measure_relay(batch_size: int, client: str) -> tuple[int, float]:
     from messaging.kafka.relay import OutboxRelay
 
-    with OutboxRelay(["catalog"], batch_size=batch_size) as relay:
+    with OutboxRelay(["catalog"], batch_size=batch_size, client=client) as relay:
         relay._sender._get_producer()  # connect first: the rate is the steady state, not the bootstrap
         started = time.perf_counter()
         published = relay.drain()
@@ -255,6 +258,36 @@ def measure_raw(records, topic: str) -> float:
         assert all(future.succeeded() for future in futures), "raw producer: some sends failed"
     finally:
         producer.close(timeout=10)
+    return elapsed
+
+
+def measure_raw_confluent(records, topic: str) -> float:
+    """A bare librdkafka producer (confluent-kafka) with the relay's settings: produce all, flush once."""
+    from confluent_kafka import Producer
+
+    from messaging.kafka.clients import producer_config
+    from messaging.kafka.producers import librdkafka_config
+
+    config = producer_config(client_id="bench-raw-confluent", allow_auto_create_topics=False)
+    producer = Producer(librdkafka_config(config))
+    producer.list_topics(topic, timeout=10)  # connect first, as the others do
+    failures = []
+
+    def report(error, message) -> None:
+        if error is not None:
+            failures.append(error)
+
+    started = time.perf_counter()
+    for key, value, headers in records:
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=report, headers=headers)
+                break
+            except BufferError:  # the local queue is full: serve reports to make room
+                producer.poll(0.1)
+    left = producer.flush(120)
+    elapsed = time.perf_counter() - started
+    assert left == 0 and not failures, f"raw confluent producer: {left} left, failures {failures[:3]}"
     return elapsed
 
 
@@ -335,8 +368,8 @@ def measure_java(records, topic: str, jars: Path) -> float:
 def throughput(args, books, event_class, prefix: str) -> dict:
     from django.conf import settings
 
+    from messaging.kafka.producers import RELAY_CLIENTS
     from messaging.kafka.topics import ensure_topics, events_topic
-    from messaging.models import OutboxMessage
 
     # Topics of its own, so that the latency run's consumer does not meet these events.
     settings.MESSAGING = {**settings.MESSAGING, "TOPIC_PREFIX": prefix}
@@ -345,23 +378,27 @@ def throughput(args, books, event_class, prefix: str) -> dict:
     java_topic = f"{events_topic('catalog')}-java"
     ensure_topics([events_topic("catalog"), raw_topic, java_topic])
     jars = java_tools_jars()
-    relay_rates, raw_rates, java_rates = [], [], []
+    rates: dict[str, list[float]] = {name: [] for name in ("relay", "raw", "relay_confluent", "raw_confluent", "java")}
     records = None
     for round_number in range(1, args.rounds + 1):
-        empty_outbox()
-        fill_outbox(event_class, books, args.events)
-        published, relay_seconds = measure_relay(args.batch_size)
-        assert published == args.events, f"relay published {published} of {args.events}"
-        relay_rates.append(args.events / relay_seconds)
-        records = raw_records(args.events)
-        OutboxMessage.objects.using("catalog").update(published_at=None)
-        raw_seconds = measure_raw(records, raw_topic)
-        raw_rates.append(args.events / raw_seconds)
-        java_rates.append(measure_java(records, java_topic, jars))
+        for client, name in zip(RELAY_CLIENTS, ("relay", "relay_confluent"), strict=True):
+            empty_outbox()  # each relay a fresh backlog (no rows left dead by the other's marks)
+            fill_outbox(event_class, books, args.events)
+            published, relay_seconds = measure_relay(args.batch_size, client)
+            assert published == args.events, f"relay ({client}) published {published} of {args.events}"
+            rates[name].append(args.events / relay_seconds)
+            if records is None:
+                records = raw_records(args.events)
+        rates["raw"].append(args.events / measure_raw(records, raw_topic))
+        rates["raw_confluent"].append(args.events / measure_raw_confluent(records, raw_topic))
+        rates["java"].append(measure_java(records, java_topic, jars))
+        last = {name: values[-1] for name, values in rates.items()}
         print(
-            f"  round {round_number}: relay {relay_rates[-1]:,.0f} events/s, raw kafka-python {raw_rates[-1]:,.0f} "
-            f"records/s ({relay_rates[-1] / raw_rates[-1]:.0%}), Java producer {java_rates[-1]:,.0f} records/s "
-            f"({relay_rates[-1] / java_rates[-1]:.1%})",
+            f"  round {round_number}: relay with kafka-python {last['relay']:,.0f} events/s, raw kafka-python "
+            f"{last['raw']:,.0f} records/s ({last['relay'] / last['raw']:.0%}); relay with confluent "
+            f"{last['relay_confluent']:,.0f} events/s, raw confluent {last['raw_confluent']:,.0f} records/s "
+            f"({last['relay_confluent'] / last['raw_confluent']:.0%}); Java producer {last['java']:,.0f} records/s "
+            f"(relays {last['relay'] / last['java']:.1%} / {last['relay_confluent'] / last['java']:.1%})",
             flush=True,
         )
     empty_outbox()
@@ -371,27 +408,35 @@ def throughput(args, books, event_class, prefix: str) -> dict:
         len(key or b"") + sum(len(name.encode()) + len(value or b"") for name, value in headers)
         for key, _, headers in records
     ]
-    relay_rate, raw_rate = statistics.median(relay_rates), statistics.median(raw_rates)
-    # Each round measures both within seconds of each other, so the ratio of a round is less
-    # exposed to what else the machine does than the ratio of two medians.
-    ratios = [relay / raw for relay, raw in zip(relay_rates, raw_rates, strict=True)]
-    java_ratios = [relay / java for relay, java in zip(relay_rates, java_rates, strict=True)]
-    raw_java_ratios = [raw / java for raw, java in zip(raw_rates, java_rates, strict=True)]
+
+    def per_round(numerator: str, denominator: str) -> list[float]:
+        # Each round measures all within seconds of each other, so the ratio of a round is less
+        # exposed to what else the machine does than the ratio of two medians.
+        return [a / b for a, b in zip(rates[numerator], rates[denominator], strict=True)]
+
+    ratios = {
+        "relay_vs_raw": per_round("relay", "raw"),
+        "relay_vs_java": per_round("relay", "java"),
+        "raw_vs_java": per_round("raw", "java"),
+        "relay_confluent_vs_raw_confluent": per_round("relay_confluent", "raw_confluent"),
+        "relay_confluent_vs_java": per_round("relay_confluent", "java"),
+        "raw_confluent_vs_java": per_round("raw_confluent", "java"),
+        "relay_confluent_vs_relay": per_round("relay_confluent", "relay"),
+    }
     return {
         "events": args.events,
         "batch_size": args.batch_size,
         "mean_value_bytes": statistics.mean(value_sizes),
         "mean_key_headers_bytes": statistics.mean(key_header_sizes),
-        "relay_events_per_s": relay_rate,
-        "raw_records_per_s": raw_rate,
-        "java_records_per_s": statistics.median(java_rates),
+        "relay_events_per_s": statistics.median(rates["relay"]),
+        "raw_records_per_s": statistics.median(rates["raw"]),
+        "relay_confluent_events_per_s": statistics.median(rates["relay_confluent"]),
+        "raw_confluent_records_per_s": statistics.median(rates["raw_confluent"]),
+        "java_records_per_s": statistics.median(rates["java"]),
         "java_producer_properties": java_producer_properties(),
-        "relay_vs_raw": statistics.median(ratios),
-        "relay_vs_raw_per_round": ratios,
-        "relay_vs_java": statistics.median(java_ratios),
-        "relay_vs_java_per_round": java_ratios,
-        "raw_vs_java_per_round": raw_java_ratios,
-        "per_round": {"relay": relay_rates, "raw": raw_rates, "java": java_rates},
+        **{name: statistics.median(values) for name, values in ratios.items()},
+        **{f"{name}_per_round": values for name, values in ratios.items()},
+        "per_round": rates,
     }
 
 
@@ -410,7 +455,7 @@ def latency(args, books, event_class, prefix: str) -> dict:
     python = sys.executable
     relay = subprocess.Popen(
         [python, str(BASE_DIR / "manage.py"), "run_relay", "--progress-interval", "3600"],
-        env=service_env("catalog", prefix),
+        env={**service_env("catalog", prefix), "MESSAGING_RELAY_CLIENT": args.relay_client},
         stdout=subprocess.DEVNULL,
     )
     consumer = subprocess.Popen(
@@ -522,6 +567,12 @@ def main() -> None:
     parser.add_argument(
         "--consumer-workers", type=int, default=3, help="latency: consumers in the group, one per partition (default 3)"
     )
+    parser.add_argument(
+        "--relay-client",
+        choices=["kafka-python", "confluent"],
+        default="kafka-python",
+        help="latency: the relay's Kafka client (MESSAGING_RELAY_CLIENT; default kafka-python)",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
@@ -557,14 +608,25 @@ def main() -> None:
         results["throughput"] = t = throughput(args, books, event_class, f"{prefix}-throughput")
         settings.MESSAGING = {**settings.MESSAGING, "TOPIC_PREFIX": prefix}
         print(
-            f"  median: relay {t['relay_events_per_s']:,.0f} events/s, raw kafka-python {t['raw_records_per_s']:,.0f} "
-            f"records/s, Java producer {t['java_records_per_s']:,.0f} records/s; medians of the rounds' ratios: "
-            f"relay/raw {t['relay_vs_raw']:.2f} (goal >= 0.85), relay/java {t['relay_vs_java']:.3f}; mean record "
-            f"value {t['mean_value_bytes']:.0f} bytes (+ {t['mean_key_headers_bytes']:.0f} bytes of key and headers)"
+            f"  median: relay with kafka-python {t['relay_events_per_s']:,.0f} events/s, raw kafka-python "
+            f"{t['raw_records_per_s']:,.0f} records/s; relay with confluent {t['relay_confluent_events_per_s']:,.0f} "
+            f"events/s, raw confluent {t['raw_confluent_records_per_s']:,.0f} records/s; Java producer "
+            f"{t['java_records_per_s']:,.0f} records/s"
+        )
+        print(
+            f"  medians of the rounds' ratios: relay/raw kafka-python {t['relay_vs_raw']:.2f} (goal >= 0.85), "
+            f"relay/raw confluent {t['relay_confluent_vs_raw_confluent']:.2f}; relay/java with kafka-python "
+            f"{t['relay_vs_java']:.3f}, with confluent {t['relay_confluent_vs_java']:.3f}; raw/java kafka-python "
+            f"{t['raw_vs_java']:.3f}, confluent {t['raw_confluent_vs_java']:.3f}; relay confluent/kafka-python "
+            f"{t['relay_confluent_vs_relay']:.2f}; mean record value {t['mean_value_bytes']:.0f} bytes "
+            f"(+ {t['mean_key_headers_bytes']:.0f} bytes of key and headers)"
         )
         print(f"  Java producer ({JAVA_PRODUCER_TOOL}): {' '.join(t['java_producer_properties'])}")
     if not args.skip_latency:
-        print(f"latency: commit in catalog -> applied in recommendations, {args.rate:.0f}/s for {args.duration:.0f}s")
+        print(
+            f"latency: commit in catalog -> applied in recommendations, {args.rate:.0f}/s for {args.duration:.0f}s, "
+            f"relay with {args.relay_client}"
+        )
         results["latency"] = lat = latency(args, books, event_class, prefix)
         print(
             f"  {lat['events']} events at {lat['achieved_rate']:.0f}/s: p50 {lat['p50_ms']:.1f} ms, "

@@ -142,6 +142,8 @@ def logging_config(*, log_format: str, level: str, service: str) -> dict:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "kafka": {"level": "WARNING"},
+            # librdkafka's lines and client errors (the relay's confluent client, messaging/kafka/producers.py).
+            "librdkafka": {"level": "WARNING"},
             # Django's own (DEFAULT_LOGGING gives them a plain console handler when DEBUG is on):
             # the same handler as everything else, once, so no line of theirs escapes the format.
             "django": {"handlers": ["console"], "level": "INFO", "propagate": False},

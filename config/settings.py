@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -164,6 +165,19 @@ if EVENT_TRANSPORT == "kafka" and not KAFKA_BOOTSTRAP_SERVERS:
     raise ImproperlyConfigured(
         "EVENT_TRANSPORT=kafka needs a broker: set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:59092)."
     )
+# The relay's Kafka client (messaging/kafka/producers.py; docs/messaging.md, "The relay's Kafka client"):
+# kafka-python (pure Python, the default) or confluent (librdkafka, closer to the broker's limit).
+MESSAGING_RELAY_CLIENT = env.str("MESSAGING_RELAY_CLIENT", default="kafka-python").strip().lower()
+if MESSAGING_RELAY_CLIENT not in ("kafka-python", "confluent"):
+    raise ImproperlyConfigured(
+        f"MESSAGING_RELAY_CLIENT={MESSAGING_RELAY_CLIENT!r} is unknown: "
+        "set MESSAGING_RELAY_CLIENT to 'kafka-python' (the default) or 'confluent'."
+    )
+if MESSAGING_RELAY_CLIENT == "confluent" and find_spec("confluent_kafka") is None:
+    raise ImproperlyConfigured(
+        "MESSAGING_RELAY_CLIENT=confluent needs the confluent-kafka package, which is not installed: "
+        "install requirements/base.txt (it pins confluent-kafka), or set MESSAGING_RELAY_CLIENT=kafka-python."
+    )
 # The messaging kernel reads only this (through messaging.conf): it never imports config.
 MESSAGING = {
     "MODULES": topology.MODULES,
@@ -176,6 +190,7 @@ MESSAGING = {
     "BACKOFF_SECONDS": env.float("MESSAGING_BACKOFF_SECONDS", default=0.2),
     "BACKOFF_MAX_SECONDS": env.float("MESSAGING_BACKOFF_MAX_SECONDS", default=10.0),
     "RELAY_BATCH_SIZE": env.int("MESSAGING_RELAY_BATCH_SIZE", default=500),
+    "RELAY_CLIENT": MESSAGING_RELAY_CLIENT,
     # A consumer idle this long checks that every partition of its topics has a member in its group,
     # and rebuilds its Kafka client if not (kafka-python can drop a rejoin's assignment for good).
     "CONSUMER_IDLE_CHECK_SECONDS": env.float("MESSAGING_CONSUMER_IDLE_CHECK_SECONDS", default=5.0),

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "BACKOFF_SECONDS": 0.2,
     "BACKOFF_MAX_SECONDS": 10.0,
     "RELAY_BATCH_SIZE": 500,
+    # The Kafka client of the relay's producer (messaging/kafka/producers.py): "kafka-python" or
+    # "confluent" (librdkafka, through the confluent-kafka package).
+    "RELAY_CLIENT": "kafka-python",
     # Consumer liveness (messaging/kafka/consumer.py): idle seconds before asking the broker whether
     # the group left partitions unowned; seconds without progress before the consumer gives up;
     # a file whose mtime run_consumer keeps at its consumers' oldest progress ("" for none).

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from django.db import DatabaseError, connections
-from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 
 from messaging import metrics, tracing
 from messaging.correlation import correlation
-from messaging.kafka.clients import make_producer
 from messaging.kafka.lease import ModuleLease
 from messaging.kafka.outbox import ModuleOutbox, OutboxRecord
+from messaging.kafka.producers import Delivery, ProducerError, RelayProducer, make_relay_producer
 from messaging.kafka.topics import ensure_topics
 
 logger = logging.getLogger(__name__)
@@ -54,10 +53,10 @@ class RelayStats:
 
 @dataclass
 class Batch:
-    """Rows handed to the producer, and the futures of the records it was given."""
+    """Rows handed to the producer, and the delivery (a future) of each record it was given."""
 
     rows: list[OutboxRecord]
-    sent: list[tuple[int, Future]] = field(default_factory=list)
+    sent: list[tuple[int, Delivery]] = field(default_factory=list)
     error: BaseException | None = None
 
     @property
@@ -76,15 +75,29 @@ class Batch:
 
 
 class Sender:
-    """The relay's one producer, made on first use (with the topics ensured), dropped after a failure."""
+    """The relay's one producer, made on first use (with the topics ensured), dropped after a failure.
 
-    def __init__(self, topics: list[str], *, bootstrap_servers, overrides: dict, ensure: bool, stop: threading.Event):
+    The producer is ``client``'s (``MESSAGING_RELAY_CLIENT``, see ``messaging.kafka.producers``); the
+    records, their order and what counts as acknowledged are the same with either.
+    """
+
+    def __init__(
+        self,
+        topics: list[str],
+        *,
+        bootstrap_servers,
+        overrides: dict,
+        ensure: bool,
+        stop: threading.Event,
+        client: str = "kafka-python",
+    ):
         self.topics = topics
         self.bootstrap_servers = bootstrap_servers
         self.overrides = overrides
         self.ensure = ensure
+        self.client = client
         self._stop = stop
-        self._producer: KafkaProducer | None = None
+        self._producer: RelayProducer | None = None
 
     def send(self, topic: str, rows: list[OutboxRecord]) -> Batch:
         batch = Batch(rows)
@@ -106,42 +119,62 @@ class Sender:
             batch.error = error
         return batch
 
-    def await_acks(self, sent: list[tuple[int, Future]], *, flush: bool = True) -> None:
-        """Wait until every future is resolved; the producer fails them by delivery_timeout_ms.
+    def await_acks(self, sent: list[tuple[int, Delivery]], *, flush: bool = True) -> None:
+        """Wait until every delivery is resolved; the producer fails them by its delivery timeout.
 
         Without ``flush`` only these records are waited for, not those sent after them.
-        Futures still unresolved on return (deadline, or stopping) count as failed: their rows
-        stay unpublished and are sent again (a copy the broker did take is then a duplicate
-        the inbox skips).
+        Deliveries still unresolved on return (deadline, stopping, or a producer that failed for
+        good) count as failed: their rows stay unpublished and are sent again (a copy the broker
+        did take is then a duplicate the inbox skips).
         """
-        if not sent or self._producer is None:
+        producer = self._producer
+        if not sent or producer is None:
             return
-        deadline = time.monotonic() + self._producer.config["delivery_timeout_ms"] / 1000 + 5
-        if flush:
-            while not all(future.is_done for _, future in sent):
-                try:
-                    self._producer.flush(timeout=1.0)
-                except KafkaTimeoutError:
-                    if time.monotonic() > deadline or self._stop.is_set():
+        deadline = time.monotonic() + producer.delivery_timeout + 5
+        try:
+            if flush:
+                while not all(delivery.is_done for _, delivery in sent):
+                    if not producer.flush(timeout=1.0) and (time.monotonic() > deadline or self._stop.is_set()):
                         return
-            return
-        for _, future in sent:
-            while not future.is_done:
-                with contextlib.suppress(KafkaError):
-                    future.get(timeout=1.0)
-                if not future.is_done and (time.monotonic() > deadline or self._stop.is_set()):
-                    return
+                return
+            for _, delivery in sent:
+                while not delivery.is_done:
+                    producer.wait(delivery, timeout=1.0)
+                    if not delivery.is_done and (time.monotonic() > deadline or self._stop.is_set()):
+                        return
+        except ProducerError as error:
+            self._drop_broken(error)
+
+    def poll(self) -> None:
+        """Let the producer report what happened meanwhile (librdkafka's log lines and errors)."""
+        if self._producer is not None:
+            try:
+                self._producer.poll()
+            except ProducerError as error:
+                self._drop_broken(error)
+
+    def _drop_broken(self, error: ProducerError) -> None:
+        # librdkafka raises a fatal error (e.g. its idempotence state broke) from poll()/flush():
+        # this producer can deliver nothing more, so a new one sends the rows again.
+        if not error.fatal:
+            raise error
+        logger.error("the relay's producer failed for good (%s); a new one sends the rows again", error)
+        self.drop(timeout=0)
 
     def drop(self, *, timeout: float) -> None:
-        if self._producer is not None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
             with contextlib.suppress(Exception):
-                self._producer.close(timeout=timeout)
-            self._producer = None
+                producer.close(timeout=timeout)
 
-    def _get_producer(self) -> KafkaProducer:
+    def _get_producer(self) -> RelayProducer:
         if self._producer is None:
-            producer = make_producer(
-                self.bootstrap_servers, client_id="quire-outbox-relay", allow_auto_create_topics=False, **self.overrides
+            producer = make_relay_producer(
+                self.client,
+                self.bootstrap_servers,
+                client_id="quire-outbox-relay",
+                allow_auto_create_topics=False,
+                **self.overrides,
             )
             if self.ensure:
                 try:

@@ -58,12 +58,15 @@ class OutboxRelay:
         ensure_topics: bool = True,
         stall_exit_seconds: float | None = None,
         heartbeat_file: str | None = None,
+        client: str | None = None,
     ) -> None:
         if not modules:
             raise ValueError("the relay needs at least one module")
         self.bootstrap_servers = bootstrap_servers or messaging_settings.bootstrap_servers
         self.batch_size = batch_size or messaging_settings.RELAY_BATCH_SIZE
         self.stats = RelayStats(published=dict.fromkeys(modules, 0))
+        #: The Kafka client that carries the records (messaging.kafka.producers): MESSAGING_RELAY_CLIENT.
+        self.client = client or messaging_settings.RELAY_CLIENT
         self._stop = threading.Event()
         self._sender = Sender(
             [events_topic(module) for module in modules],
@@ -71,6 +74,7 @@ class OutboxRelay:
             overrides=producer_overrides or {},
             ensure=ensure_topics,
             stop=self._stop,
+            client=self.client,
         )
         #: One pipeline per module; each holds its module's lease (``held``, ``acquire()``).
         self.outboxes = [ModulePipeline(module, self._sender, self.stats) for module in modules]
@@ -181,6 +185,7 @@ class OutboxRelay:
                     count, full, blocked = outbox.step(self.batch_size)
                     more, waiting, published = more or full, waiting or blocked, published + count
                 last_busy_round = round_started if published and not more else -1.0
+                self._sender.poll()
                 consecutive_failures = 0
                 self._progressed("relaying")
             except (KafkaError, RelayError, DatabaseError, OSError) as error:

@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from messaging.kafka.producers import RELAY_CLIENTS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_django(tmp_path, **env):
+def start_django(tmp_path, *, before: str = "", **env):
+    """``django.setup()`` in a new interpreter with ``env``; ``before`` runs first (e.g. hides a package)."""
     environment = {
         key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL") and key != "SERVICE"
     }
     environment.update({"QUIRE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings", **env})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", f"{before}\nimport django; django.setup(); print('started')"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -69,6 +72,11 @@ def test_the_embedded_default_needs_no_variables(tmp_path):
         ),
         ({"DEBUG": "false"}, "SECRET_KEY is empty: set SECRET_KEY"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is unknown: set LOG_FORMAT to 'text' or 'json'."),
+        (
+            {"MESSAGING_RELAY_CLIENT": "librdkafka"},
+            "MESSAGING_RELAY_CLIENT='librdkafka' is unknown: "
+            "set MESSAGING_RELAY_CLIENT to 'kafka-python' (the default) or 'confluent'.",
+        ),
     ],
 )
 def test_misconfiguration_fails_at_start_saying_what_to_set(tmp_path, env, sentence):
@@ -77,6 +85,24 @@ def test_misconfiguration_fails_at_start_saying_what_to_set(tmp_path, env, sente
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert sentence in result.stderr
+
+
+def test_the_confluent_relay_client_without_its_package_says_what_to_install(tmp_path):
+    # None in sys.modules is how Python marks a module that cannot be imported.
+    result = start_django(
+        tmp_path, before="import sys; sys.modules['confluent_kafka'] = None", MESSAGING_RELAY_CLIENT="confluent"
+    )
+    assert result.returncode != 0
+    assert (
+        "MESSAGING_RELAY_CLIENT=confluent needs the confluent-kafka package, which is not installed: "
+        "install requirements/base.txt (it pins confluent-kafka), or set MESSAGING_RELAY_CLIENT=kafka-python."
+    ) in result.stderr
+
+
+@pytest.mark.parametrize("client", RELAY_CLIENTS)
+def test_each_relay_client_the_kernel_knows_is_accepted_at_start(tmp_path, client):
+    result = start_django(tmp_path, MESSAGING_RELAY_CLIENT=client.upper())
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_service_without_the_private_key_runs_with_the_public_key_only(tmp_path):

@@ -28,15 +28,19 @@ def jwt_keys(tmp_path_factory) -> JwtKeys:
 
 @pytest.fixture
 def make_shop(request, infra, jwt_keys, tmp_path):
-    """``make_shop(kafka=None, database=None)``: a new :class:`SplitShop` (fresh databases, own topic prefix).
+    """``make_shop(kafka=None, database=None, relay_client=None)``: a new :class:`SplitShop` (fresh databases, own
+    topic prefix).
 
-    Torn down after. ``kafka`` / ``database`` name a private broker / PostgreSQL server instead of the shared ones.
+    Torn down after. ``kafka`` / ``database`` name a private broker / PostgreSQL server instead of the shared ones;
+    ``relay_client`` the relays' Kafka client (MESSAGING_RELAY_CLIENT) instead of the default.
     """
     shops: list[SplitShop] = request.node.stash.setdefault(SHOPS, [])
 
-    def make(*, kafka: str | None = None, database: str | None = None) -> SplitShop:
+    def make(*, kafka: str | None = None, database: str | None = None, relay_client: str | None = None) -> SplitShop:
         workdir = tmp_path / f"shop{len(shops)}"
-        shop = SplitShop(infra=infra, keys=jwt_keys, workdir=workdir, kafka=kafka, database=database)
+        shop = SplitShop(
+            infra=infra, keys=jwt_keys, workdir=workdir, kafka=kafka, database=database, relay_client=relay_client
+        )
         shops.append(shop)
         shop.create()
         return shop
@@ -52,15 +56,10 @@ def private_kafka(request, tmp_path_factory) -> PrivateKafka:
 
     Request it before ``make_shop`` so that it outlives the shops on it (fixtures end in reverse order).
     """
-    state_dir = tmp_path_factory.mktemp("faults-kafka")
-    broker = PrivateKafka(state_dir)
+    broker = PrivateKafka(tmp_path_factory.mktemp("faults-kafka"))
     request.node.stash.setdefault(BROKERS, []).append(broker)
-    try:
-        broker.start()
+    with broker.running():
         yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture

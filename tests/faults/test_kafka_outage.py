@@ -4,7 +4,8 @@ The shop runs on a broker of the test's own (the shared one serves other tests).
 down every checkout must still be accepted (201): the order and its OrderPlaced are written to the
 orders database only, and the event waits in the outbox. Once the broker is back, the relays and
 consumers find it by themselves, and every order settles (confirmed or rejected) with the books
-balanced.
+balanced, each aggregate's events in order on the topics. It runs with each of the relay's Kafka
+clients (MESSAGING_RELAY_CLIENT).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 
 import pytest
 
+from messaging.kafka.producers import RELAY_CLIENTS
 from tests.faults.load import OrderStream
 from tests.support.waiting import wait_until
 
@@ -22,8 +24,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 OUTAGE_SECONDS = 30.0
 
 
-def test_orders_are_accepted_while_kafka_is_down_and_all_settle_after_it_returns(private_kafka, make_shop):
-    shop = make_shop(kafka=private_kafka.bootstrap)
+@pytest.mark.parametrize("relay_client", RELAY_CLIENTS)
+def test_orders_are_accepted_while_kafka_is_down_and_all_settle_after_it_returns(
+    private_kafka, make_shop, relay_client
+):
+    shop = make_shop(kafka=private_kafka.bootstrap, relay_client=relay_client)
     shop.start_all()
     books = shop.create_books([10_000, 20, 10_000])
     shop.wait_for_products(books)
@@ -60,6 +65,8 @@ def test_orders_are_accepted_while_kafka_is_down_and_all_settle_after_it_returns
     recovery = time.monotonic() - back_at
     ledger = shop.assert_consistent(placed)
     assert ledger.confirmed and ledger.rejected, ledger.summary()
+    shop.assert_each_keys_order()
+    assert f"with {relay_client} (MESSAGING_RELAY_CLIENT)" in shop.log_path("orders-relay").read_text()
     print(
         f"\nfaults: {ledger.summary()}\nfaults: {placed_during} checkouts accepted during the {OUTAGE_SECONDS:.0f}s "
         f"outage (slowest {slowest * 1000:.0f} ms); broker stop {down_at - stopping_at:.1f}s, start "

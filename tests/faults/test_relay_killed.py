@@ -8,6 +8,8 @@ Two kills while customers keep checking out: one at a random moment (wherever th
 to be), and one pinned in the send-to-mark window: the unpublished rows are row-locked, so the
 relay sends them, gets the broker's acknowledgement and then waits to mark them, and is killed
 there. That one is sure to put duplicates on the topic.
+
+The drill runs with each of the relay's Kafka clients (MESSAGING_RELAY_CLIENT).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections import Counter
 
 import pytest
 
+from messaging.kafka.producers import RELAY_CLIENTS
 from tests.faults.harness import consumer_totals
 from tests.faults.load import OrderStream
 from tests.support.kafka import envelope_fields, read_records
@@ -28,8 +31,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 RELAYS = ("orders-relay", "catalog-relay")
 
 
-def test_relays_killed_mid_stream_lose_nothing_and_apply_nothing_twice(make_shop):
-    shop = make_shop()
+@pytest.mark.parametrize("relay_client", RELAY_CLIENTS)
+def test_relays_killed_mid_stream_lose_nothing_and_apply_nothing_twice(make_shop, relay_client):
+    shop = make_shop(relay_client=relay_client)
     shop.start_all()
     books = shop.create_books([10_000, 12, 10_000])  # the middle one runs out: some orders are rejected
     shop.wait_for_products(books)
@@ -83,6 +87,8 @@ def test_relays_killed_mid_stream_lose_nothing_and_apply_nothing_twice(make_shop
     settle_seconds = shop.wait_quiescent()
     ledger = shop.assert_consistent(placed)
     assert ledger.confirmed and ledger.rejected, ledger.summary()
+    shop.assert_each_keys_order()
+    assert f"with {relay_client} (MESSAGING_RELAY_CLIENT)" in shop.log_path("orders-relay").read_text()
 
     # On the wire: every event at least once, the held ones twice.
     resent = {}

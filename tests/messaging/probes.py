@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from messaging import Event, publish
 from messaging.registry import Subscription, register, unregister
@@ -67,3 +70,23 @@ def use_kafka_transport(settings, **messaging) -> list[str]:
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     settings.MESSAGING = {**settings.MESSAGING, "TRANSPORT": "kafka", "TOPIC_PREFIX": prefix, **messaging}
     return list(django_settings.KAFKA_BOOTSTRAP_SERVERS)
+
+
+@contextlib.contextmanager
+def relay_running(relay) -> Iterator[None]:
+    """``relay.run()`` in a thread of its own for the block (its connections closed when it ends); stopped after."""
+
+    def run() -> None:
+        try:
+            relay.run()
+        finally:
+            connections.close_all()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        yield
+    finally:
+        relay.stop()
+        runner.join(30)
+    assert not runner.is_alive(), "the relay did not stop"

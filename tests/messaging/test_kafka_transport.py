@@ -29,7 +29,13 @@ from messaging.kafka.status import consumer_lag
 from messaging.kafka.topics import consumer_group, dead_letter_topic, ensure_topics, events_topic
 from messaging.models import DeadLetter, InboxEntry, OutboxMessage
 from messaging.transports import get_transport
-from tests.messaging.probes import PROBE_HANDLER_NAME, ProbeHappened, publish_probe, use_kafka_transport
+from tests.messaging.probes import (
+    PROBE_HANDLER_NAME,
+    ProbeHappened,
+    publish_probe,
+    relay_running,
+    use_kafka_transport,
+)
 from tests.support.kafka import from_the_beginning
 from tests.support.waiting import wait_until
 
@@ -88,6 +94,7 @@ def envelope_of(record) -> Envelope:
 # --- relay -----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("relay_client")
 def test_the_relay_publishes_in_order_keyed_by_aggregate(kafka, relay):
     for sequence in range(12):
         publish_probe(sequence % 3, note=f"#{sequence}")
@@ -133,6 +140,7 @@ def test_a_closed_relay_leaves_no_database_session_behind(kafka):
     wait_until(lambda: others() == [], timeout=10, message="no session left open by the relay")
 
 
+@pytest.mark.usefixtures("relay_client")
 def test_the_relay_neither_skips_nor_overtakes_a_transaction_that_commits_late(kafka, relay):
     inserted, release = threading.Event(), threading.Event()
 
@@ -193,18 +201,11 @@ def test_a_long_transaction_in_another_database_does_not_hold_the_relay_back(kaf
     assert envelope_of(read_topic(kafka, events_topic("catalog"), 1)[0]).payload["probe_id"] == 3
 
 
+@pytest.mark.usefixtures("relay_client")
 def test_a_running_relay_is_woken_by_the_commit_not_by_its_poll(kafka, relay):
     the_relay = relay(poll_interval=60.0)
 
-    def run():
-        try:
-            the_relay.run()
-        finally:
-            connections.close_all()
-
-    runner = threading.Thread(target=run)
-    runner.start()
-    try:
+    with relay_running(the_relay):
         wait_until(lambda: the_relay.outboxes[0].held, message="the relay holds the lock")
         started = time.monotonic()
         publish_probe(1)
@@ -214,10 +215,6 @@ def test_a_running_relay_is_woken_by_the_commit_not_by_its_poll(kafka, relay):
             message="the event was published",
         )
         assert time.monotonic() - started < 5, "published long before the 60 s poll: the NOTIFY woke the relay"
-    finally:
-        the_relay.stop()
-        runner.join(20)
-    assert not runner.is_alive()
     assert len(read_topic(kafka, events_topic("catalog"), 1)) == 1
 
 
@@ -231,6 +228,7 @@ def test_a_second_relay_waits_until_the_first_lets_go(kafka, relay):
     wait_until(lambda: standby.outboxes[0].acquire(), timeout=10, message="the standby takes over")
 
 
+@pytest.mark.usefixtures("relay_client")
 def test_writes_succeed_while_kafka_is_down_and_the_relay_drains_when_it_is_back(kafka, relay):
     unreachable = relay(
         bootstrap_servers=["127.0.0.1:1"],

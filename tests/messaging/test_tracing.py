@@ -84,6 +84,7 @@ def test_without_tracing_the_outbox_row_has_no_trace_context(probe_handler):
 @pytest.mark.kafka
 @pytest.mark.postgres
 @pytest.mark.django_db(databases=["catalog", "orders"], transaction=True)
+@pytest.mark.usefixtures("relay_client")
 def test_over_kafka_one_trace_spans_request_relay_and_consumer(spans, probe_handler, settings):
     servers = use_kafka_transport(settings)
     ensure_topics([events_topic("catalog"), dead_letter_topic("orders")], bootstrap_servers=servers)

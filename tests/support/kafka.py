@@ -133,5 +133,15 @@ class PrivateKafka:
     def stop(self) -> None:
         run(["bash", "scripts/dev/kafka.sh", "stop"], self.env, timeout=600)
 
+    @contextlib.contextmanager
+    def running(self) -> Iterator[PrivateKafka]:
+        """Started for the block; then stopped and its state directory deleted."""
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
     def log_tail(self) -> str:
         return tail(self.state_dir / "kafka" / "logs" / "server.log", 30)

@@ -56,9 +56,12 @@ def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
 def quiet_kafka_client(verbosity: int) -> None:
     """While the broker is away kafka-python logs every reconnect attempt at ERROR, several a
     second; the relay and consumer report the outage themselves (a warning per failed round,
-    then the recovery). ``-v 2`` keeps the client's own log."""
+    then the recovery). ``-v 2`` keeps the client's own log, and lowers librdkafka's (the relay's
+    confluent client) from WARNING to INFO, where its reconnects are."""
     if verbosity < 2:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    else:
+        logging.getLogger("librdkafka").setLevel(logging.INFO)
 
 
 class LogLines:

@@ -73,7 +73,10 @@ class Command(BaseCommand):
             poll_interval=options["poll_interval"],
             linger=options["linger"],
         )
-        self.stdout.write(f"relaying the outbox of {', '.join(modules)}{' once' if once else ''}")
+        self.stdout.write(
+            f"relaying the outbox of {', '.join(modules)}{' once' if once else ''} with {relay.client} "
+            "(MESSAGING_RELAY_CLIENT)"
+        )
         progress = Progress(self.stdout)
 
         def report(stats: RelayStats) -> None:
