@@ -67,25 +67,22 @@ _settle_writer = None
 def _options(parser) -> None:
     parser.add_argument(
         "--customers-file",
-        env_var="QUIRE_LOAD_CUSTOMERS",
         default="",
         help="JSON list of customers (email, password, refresh), one per user; bench/load/run.py writes it",
     )
     parser.add_argument(
         "--settle-csv",
-        env_var="QUIRE_LOAD_SETTLE_CSV",
         default="",
         help="CSV file to which every checkout appends its settle time (empty: not written)",
     )
     parser.add_argument(
         "--sign-in",
-        env_var="QUIRE_LOAD_SIGN_IN",
         choices=("refresh", "password"),
         default="refresh",
         help="how a user starts its session: a token refresh (default) or a password sign-in (a full hash)",
     )
-    parser.add_argument("--think-min", env_var="QUIRE_LOAD_THINK_MIN", type=float, default=0.5, help="seconds")
-    parser.add_argument("--think-max", env_var="QUIRE_LOAD_THINK_MAX", type=float, default=1.5, help="seconds")
+    parser.add_argument("--think-min", type=float, default=0.5, help="shortest wait between two tasks (s)")
+    parser.add_argument("--think-max", type=float, default=1.5, help="longest wait between two tasks (s)")
 
 
 def customers(path: str) -> list[dict]:
