@@ -6,9 +6,10 @@ PORT ?= 8000
 
 .PHONY: run test install lint services services-stop clean
 
-$(VENV)/.installed: requirements/base.txt requirements/test.txt
+# bench.txt is test.txt plus the load generator (locust) and its plots (matplotlib): tests/bench checks them.
+$(VENV)/.installed: requirements/base.txt requirements/test.txt requirements/bench.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/test.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/bench.txt
 	scripts/dev/graphviz.sh ensure || echo "(no Graphviz: /api/map/svg/ answers 503 until scripts/dev/graphviz.sh ensure ran)"
 	touch $@
 
