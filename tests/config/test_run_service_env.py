@@ -49,3 +49,20 @@ def test_the_local_secret_key_is_made_once_and_kept(tmp_path):
     assert keys.local_secret_key(tmp_path) == first
     assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
     assert [path.name for path in tmp_path.iterdir()] == ["secret-key"]  # no candidate left behind
+
+
+def test_every_child_starts_with_the_environment_made_for_it(monkeypatch, settings, tmp_path):
+    monkeypatch.delenv("DEBUG", raising=False)
+    monkeypatch.setenv("SECRET_KEY", "s" * 60)
+    settings.VAR_DIR = tmp_path
+    settings.EVENT_TRANSPORT = "kafka"
+    command = Command()
+    command.stop_timeout = 25.0
+    options = {"host": "127.0.0.1", "port": 8123, "workers": 1, "threads": 2}
+    options |= {f"no_{name}": False for name in ("relay", "consumer", "expiry", "sagas")}
+
+    children = command.build_children(options)
+
+    # Given as the process (a positional slip), the environment never reached Popen: children ran in DEBUG.
+    assert {child.name for child in children} == {"web", "relay", "consumer", "expiry", "sagas"}
+    assert all(child.process is None and child.env["DEBUG"] == "false" for child in children)

@@ -235,21 +235,21 @@ class Command(BaseCommand):
             # Several services run side by side on one host; a shared ~/.gunicorn socket would clash.
             "--no-control-socket",
         ]
-        children = [Child("web", web, env)]
+        children = [Child("web", web, env=env)]
         if kafka and not options["no_relay"]:
-            children.append(self.watched(Child("relay", [python, manage, "run_relay"], env), options["port"]))
+            children.append(self.watched(Child("relay", [python, manage, "run_relay"], env=env), options["port"]))
         if kafka and not options["no_consumer"] and subscriptions(settings.SERVED_MODULES):
-            children.append(self.watched(Child("consumer", [python, manage, "run_consumer"], env), options["port"]))
+            children.append(self.watched(Child("consumer", [python, manage, "run_consumer"], env=env), options["port"]))
         # Unpaid orders' reservations expire (orders/holds.py): the sweep runs beside the service that owns them.
         expiry_every = settings.ORDERS_PAYMENT_CHECK_SECONDS
         if "orders" in settings.SERVED_MODULES and not options["no_expiry"] and expiry_every > 0:
             expiry = [python, manage, "orders_expire_unpaid", "--every", f"{expiry_every:g}"]
-            children.append(Child("expiry", expiry, env))
+            children.append(Child("expiry", expiry, env=env))
         # Checkouts whose saga stalled are re-announced, then rejected (orders_resolve_pending).
         sagas_every = settings.ORDERS_PENDING_CHECK_SECONDS
         if "orders" in settings.SERVED_MODULES and not options["no_sagas"] and sagas_every > 0:
             sagas = [python, manage, "orders_resolve_pending", "--every", f"{sagas_every:g}"]
-            children.append(Child("sagas", sagas, env))
+            children.append(Child("sagas", sagas, env=env))
         return children
 
     def watched(self, child: Child, port: int) -> Child:
