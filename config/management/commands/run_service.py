@@ -22,8 +22,10 @@ consumer-group membership.
 Liveness: the relay and the consumer keep a heartbeat file (one per child, under
 ``VAR_DIR/heartbeat/`` unless ``MESSAGING_<ROLE>_HEARTBEAT_FILE`` names one). A child that is
 alive but whose heartbeat is older than its stall limit plus grace (it should have exited by
-itself) is killed, which counts as a death. With ``orders`` served, a ``sagas`` child runs
-``orders_resolve_pending --every ORDERS_PENDING_CHECK_SECONDS`` (``--no-sagas``: a CronJob does).
+itself) is killed, which counts as a death. Every child is told both files (empty for a role this
+service does not run), so that the web server's ``/health/ready/`` reports their ages. With ``orders``
+served, a ``sagas`` child runs ``orders_resolve_pending --every ORDERS_PENDING_CHECK_SECONDS``
+(``--no-sagas``: a CronJob does).
 """
 
 from __future__ import annotations
@@ -250,16 +252,20 @@ class Command(BaseCommand):
         if "orders" in settings.SERVED_MODULES and not options["no_sagas"] and sagas_every > 0:
             sagas = [python, manage, "orders_resolve_pending", "--every", f"{sagas_every:g}"]
             children.append(Child("sagas", sagas, env=env))
+        # Every child learns the heartbeat files of the relay and consumer this service runs (and an empty
+        # name for a role it does not): the web server's /health/ready/ reads them (messaging/kafka/health.py).
+        heartbeats = {f"MESSAGING_{role.upper()}_HEARTBEAT_FILE": "" for role in ("relay", "consumer")}
+        heartbeats.update({f"MESSAGING_{c.name.upper()}_HEARTBEAT_FILE": c.heartbeat for c in children if c.heartbeat})
+        for child in children:
+            child.env = {**child.env, **heartbeats}
         return children
 
     def watched(self, child: Child, port: int) -> Child:
         """Give a relay or consumer child a heartbeat file of its own, and the age at which it is stuck."""
         role = child.name.upper()
-        variable = f"MESSAGING_{role}_HEARTBEAT_FILE"
         child.heartbeat = getattr(messaging_settings, f"{role}_HEARTBEAT_FILE") or str(
             Path(settings.VAR_DIR) / "heartbeat" / f"{settings.SERVICE.replace(',', '+')}-{port}-{child.name}"
         )
-        child.env = {**(child.env if child.env is not None else os.environ), variable: child.heartbeat}
         stall = float(getattr(messaging_settings, f"{role}_STALL_EXIT_SECONDS"))
         # The child exits by itself at its stall limit (plus its own grace when wedged in a call): this is the backstop.
         child.heartbeat_limit = stall + 2 * WEDGED_GRACE_SECONDS if stall > 0 else 0.0
