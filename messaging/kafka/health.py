@@ -1,4 +1,4 @@
-"""Readiness of the Kafka side: the broker, the relay and consumer, the consumer groups.
+"""Readiness and scrape-time metrics of the Kafka side: the broker, the relay and consumer, the consumer groups.
 
 - :class:`KafkaBroker`: a broker of the cluster answers this process.
 - :class:`HeartbeatAge`: the relay's or consumer's heartbeat file (``MESSAGING_<ROLE>_HEARTBEAT_FILE``,
@@ -7,9 +7,12 @@
   supervisor's kill) has restarted it.
 - :class:`ConsumerGroup`: the broker's view of a served module's group leaves no partition of its
   topics without a member (the stall kafka-python can leave a member in: joined, holding nothing).
+- :class:`KafkaCollector`: the gauges of ``/metrics`` read from the broker and the heartbeat files at
+  scrape time: lag per partition from the group's committed offsets (a member holding nothing, or a
+  dead one, reports no lag of its own), partitions assigned and unowned, progress ages.
 
 The group views come from :func:`group_views`, cached for :data:`GROUP_VIEW_MAX_AGE_SECONDS` per
-process, so that probes do not hammer the broker (four requests per refresh, on one
+process, so that neither probes nor scrapes hammer the broker (four requests per refresh, on one
 admin client kept for the process).
 """
 
@@ -25,6 +28,7 @@ from typing import TypeVar
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 from kafka.errors import KafkaError
+from prometheus_client.core import GaugeMetricFamily
 
 from messaging.conf import messaging_settings
 from messaging.kafka.clients import admin_client
@@ -33,7 +37,7 @@ from messaging.kafka.liveness import REBALANCING_STATES, heartbeat_age
 from messaging.kafka.topics import consumer_group, events_topic
 from messaging.registry import subscribed_producers
 
-#: Seconds a broker view of the groups is reused: probes every few seconds per worker share one.
+#: Seconds a broker view of the groups is reused: probes every few seconds per worker, and scrapes, share one.
 GROUP_VIEW_MAX_AGE_SECONDS = 5.0
 #: A heartbeat's limit when the role's own stall exit is off (0): an idle but well relay or consumer beats every second.
 DEFAULT_HEARTBEAT_MAX_AGE_SECONDS = 120.0
@@ -223,3 +227,53 @@ def readiness_checks() -> list[HealthCheck]:
     if heartbeat_file("consumer"):
         checks += [ConsumerGroup(group) for group in served_groups()]
     return checks
+
+
+class KafkaCollector:
+    """Scrape-time gauges from the broker (the served modules' groups) and the relay's and consumer's heartbeats."""
+
+    def collect(self):
+        up = GaugeMetricFamily("quire_kafka_up", "1 if the broker answered this scrape's question about the groups.")
+        lag = GaugeMetricFamily(
+            "quire_consumer_group_lag",
+            "Records of a partition past the group's committed offset (log end minus committed), read from the broker.",
+            labels=["module", "topic", "partition"],
+        )
+        assigned = GaugeMetricFamily(
+            "quire_consumer_assigned_partitions",
+            "Partitions of the module's topics that a member of its consumer group holds, read from the broker.",
+            labels=["module"],
+        )
+        unowned = GaugeMetricFamily(
+            "quire_consumer_unowned_partitions",
+            "Partitions of the module's topics that no member of its consumer group holds (0 while rebalancing).",
+            labels=["module"],
+        )
+        progress = GaugeMetricFamily(
+            "quire_last_progress_seconds",
+            "Seconds since the relay's or consumer's last progress (its heartbeat file), where this service runs it.",
+            labels=["role"],
+        )
+        for role in ROLES:
+            path = heartbeat_file(role)
+            age = heartbeat_age(path) if path else None
+            if age is not None:
+                progress.add_metric([role], age)
+        yield progress
+        modules = {consumer_group(module): module for module in messaging_settings.served_modules}
+        if not served_groups():
+            return
+        try:
+            views = group_views()
+        except (KafkaError, OSError):
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        for group, view in views.items():
+            module = modules[group]
+            for partition in view.lags():
+                lag.add_metric([module, partition.topic, str(partition.partition)], max(partition.lag, 0))
+            assigned.add_metric([module], len(view.owned))
+            unowned.add_metric([module], 0 if view.state in REBALANCING_STATES else len(view.unowned))
+        yield from (up, lag, assigned, unowned)
