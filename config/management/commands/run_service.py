@@ -23,9 +23,10 @@ Liveness: the relay and the consumer keep a heartbeat file (one per child, under
 ``VAR_DIR/heartbeat/`` unless ``MESSAGING_<ROLE>_HEARTBEAT_FILE`` names one). A child that is
 alive but whose heartbeat is older than its stall limit plus grace (it should have exited by
 itself) is killed, which counts as a death. Every child is told both files (empty for a role this
-service does not run), so that the web server's ``/health/ready/`` reports their ages. With ``orders``
-served, a ``sagas`` child runs ``orders_resolve_pending --every ORDERS_PENDING_CHECK_SECONDS``
-(``--no-sagas``: a CronJob does).
+service does not run), so that the web server's ``/health/ready/`` reports their ages. A child
+that exits has its live gauges dropped from the metrics directory (``mark_process_dead``). With
+``orders`` served, a ``sagas`` child runs ``orders_resolve_pending --every
+ORDERS_PENDING_CHECK_SECONDS`` (``--no-sagas``: a CronJob does).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from prometheus_client import multiprocess
 
 from config import keys
 from messaging.conf import messaging_settings
@@ -294,6 +296,7 @@ class Command(BaseCommand):
                         child.process.kill()
                         child.process.wait()
                     continue
+                self.reaped(child)
                 child.deaths.append(now)
                 while child.deaths and now - child.deaths[0] > RESTART_WINDOW_SECONDS:
                     child.deaths.popleft()
@@ -318,6 +321,17 @@ class Command(BaseCommand):
                 self.log(f"{child.name} (pid {child.pid}) did not stop within {self.stop_timeout:.0f}s: killing it")
                 child.process.kill()
                 child.process.wait()
+            self.reaped(child)
+
+    def reaped(self, child: Child) -> None:
+        """A child exited: drop its live gauges (its consumer lag ...) from the service's metrics directory.
+
+        Counters and histograms of a dead process stay (a service's totals do not go back); a
+        ``live*`` gauge is the state of a running process, and a dead one's would be reported as
+        current for good. gunicorn's ``child_exit`` does the same for its workers (config/gunicorn.py).
+        """
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and child.pid is not None:
+            multiprocess.mark_process_dead(child.pid)
 
     def log(self, message: str) -> None:
         # Through logging, so that the supervisor's lines share the format of its children's.
