@@ -10,13 +10,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_django(tmp_path, **env):
+def start_django(tmp_path, script: str = "import django; django.setup(); print('started')", **env):
     environment = {
         key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL") and key != "SERVICE"
     }
     environment.update({"QUIRE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings", **env})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env=environment,
         capture_output=True,
