@@ -9,31 +9,19 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connections
+from django.db import OperationalError
 from django.test import Client, RequestFactory
 from rest_framework.views import APIView
 
-from tests.support.processes import free_port
+from tests.support.databases import database_lost
 from web.problems import problem_exception_handler
 
 
 @pytest.fixture
 def default_database_lost():
     """The `default` connection (sessions, staff) pointed at a database that cannot be reached."""
-    connection = connections["default"]
-    saved = dict(connection.settings_dict)
-    connection.ensure_connection()
-    # Kept aside, not closed: closing the last connection to SQLite's in-memory test database drops it.
-    real, connection.connection = connection.connection, None
-    if connection.vendor == "postgresql":
-        connection.settings_dict["PORT"] = str(free_port())
-    else:
-        connection.settings_dict["NAME"] = "/nonexistent/quire/default.sqlite3"
-    try:
+    with database_lost("default"):
         yield
-    finally:
-        connection.settings_dict.update(saved)
-        connection.connection = real
 
 
 @pytest.mark.django_db(transaction=True, databases=["default"])
