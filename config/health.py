@@ -4,7 +4,10 @@
   gets a healthy process restarted.
 - ready: the process can do its work: each served module's database (and ``default``)
   answers, the broker answers when events go through Kafka, and no module's outbox holds an
-  event older than ``HEALTH_OUTBOX_MAX_AGE_SECONDS`` (the relay is draining it).
+  event older than ``HEALTH_OUTBOX_MAX_AGE_SECONDS`` (the relay is draining it). Where
+  ``run_service`` runs a relay or a consumer beside this web server, their heartbeats are younger
+  than their stall limits and the consumer groups leave no partition without a member
+  (``messaging.kafka.health.readiness_checks``).
 
 Both answer JSON naming each check and its state, 200 when all pass and 503 otherwise,
 without authentication and outside /api/. The checks are django-health-check's (databases)
@@ -37,9 +40,9 @@ def readiness_checks() -> list:
     checks: list = [Database(alias="default"), *(Database(alias=alias) for alias in aliases)]
     checks += [OutboxAge(alias=alias, max_age_seconds=settings.HEALTH_OUTBOX_MAX_AGE_SECONDS) for alias in aliases]
     if settings.EVENT_TRANSPORT == "kafka":
-        from messaging.kafka.health import KafkaBroker
+        from messaging.kafka import health as kafka_health
 
-        checks.append(KafkaBroker())
+        checks += kafka_health.readiness_checks()
     return checks
 
 
@@ -48,6 +51,7 @@ class Result:
     name: str
     error: str | None
     seconds: float
+    details: dict
 
 
 def run_checks(checks) -> list[Result]:
@@ -67,15 +71,20 @@ def run_checks(checks) -> list[Result]:
             message = f"unexpected {type(error).__name__}"
         else:
             message = None
-        results.append(Result(_name(check), message, round(time.monotonic() - started, 4)))
+        # What a check saw beyond pass or fail (a heartbeat's age, a group's state), when it says.
+        details = dict(getattr(check, "details", None) or {})
+        results.append(Result(_name(check), message, round(time.monotonic() - started, 4), details))
     return results
 
 
 def _report(results: list[Result]) -> JsonResponse:
     checks = {
-        result.name: {"status": "ok", "seconds": result.seconds}
-        if result.error is None
-        else {"status": "failing", "error": result.error, "seconds": result.seconds}
+        result.name: (
+            {"status": "ok", "seconds": result.seconds}
+            if result.error is None
+            else {"status": "failing", "error": result.error, "seconds": result.seconds}
+        )
+        | result.details
         for result in results
     }
     healthy = all(result.error is None for result in results)

@@ -8,7 +8,8 @@ event it belongs to. ``LOG_FORMAT=text`` keeps a readable line for development.
 The ids come from the context the line is written in: the correlation id that
 ``CorrelationIdMiddleware`` and event delivery set, and the current OpenTelemetry span if
 tracing is on. gunicorn writes its access line after the request's context is gone, so its
-filter takes the correlation id from the response header instead.
+filter takes the correlation id from the response header instead, and the trace id from the
+``traceresponse`` header ``TracingMiddleware`` adds when tracing is on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ JSON_FIELDS = {
 }
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(service)s] %(name)s %(message)s"
 _ACCESS_CORRELATION_ATOM = "{x-correlation-id}o"  # gunicorn's atom of that response header
+_ACCESS_TRACE_ATOM = "{traceresponse}o"  # W3C Trace Context's response header: 00-<trace id>-<span id>-<flags>
 
 
 def current_trace_id() -> str:
@@ -66,12 +68,18 @@ class ContextFilter(logging.Filter):
         # A line may name its module itself (``extra={"quire_module": ...}``: the kernel's delivery
         # and relay lines speak for the module whose event it is); otherwise the logger's package says.
         record.quire_module = getattr(record, "quire_module", "") or topology.module_of(record.name) or ""
-        correlation_id = self.current_correlation_id()
-        if not correlation_id and record.name == "gunicorn.access" and isinstance(record.args, dict):
-            correlation_id = str(record.args.get(_ACCESS_CORRELATION_ATOM, "") or "").strip("-")
+        correlation_id, trace_id = self.current_correlation_id(), current_trace_id()
+        if record.name == "gunicorn.access" and isinstance(record.args, dict):
+            correlation_id = correlation_id or str(record.args.get(_ACCESS_CORRELATION_ATOM, "") or "").strip("-")
+            trace_id = trace_id or _trace_id_of(str(record.args.get(_ACCESS_TRACE_ATOM, "") or ""))
         record.correlation_id = correlation_id
-        record.trace_id = current_trace_id()
+        record.trace_id = trace_id
         return True
+
+
+def _trace_id_of(traceresponse: str) -> str:
+    parts = traceresponse.split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else ""
 
 
 class JsonFormatter(_LibraryJsonFormatter):

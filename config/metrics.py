@@ -4,7 +4,10 @@ Under ``run_service`` every child of a service (gunicorn's workers, the relay, t
 consumer) writes its metrics to the service's ``PROMETHEUS_MULTIPROC_DIR``, and this page
 adds them up (prometheus-client's multiprocess mode); a process on its own (``make run``)
 reports from its own memory. Requests, latency and database queries come from
-django-prometheus; Quire's own metrics from ``messaging.metrics`` and the modules.
+django-prometheus; Quire's own metrics from ``messaging.metrics`` and the modules. What is a
+state is read at scrape time: outbox and dead letters from the databases, pending orders, and
+with Kafka the consumer groups from the broker (cached a few seconds) and the relay's and
+consumer's heartbeat ages.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ def metrics_view(request) -> HttpResponse:
     state.register(OutboxCollector({m: topology.alias_for_module(m) for m in settings.SERVED_MODULES}))
     if "orders" in settings.SERVED_MODULES:
         state.register(PendingOrdersCollector())
+    if settings.EVENT_TRANSPORT == "kafka":
+        from messaging.kafka.health import KafkaCollector
+
+        state.register(KafkaCollector())
     page = prometheus_client.generate_latest(registry) + prometheus_client.generate_latest(state)
     return HttpResponse(page, content_type=prometheus_client.CONTENT_TYPE_LATEST)
 

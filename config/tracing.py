@@ -65,6 +65,12 @@ class TracingMiddleware:
             span.set_attribute("http.response.status_code", response.status_code)
             if response.has_header("X-Correlation-ID"):
                 span.set_attribute("quire.correlation_id", response["X-Correlation-ID"])
+            # W3C Trace Context's response header: the caller (and gunicorn's access line, written
+            # after this span ended) learns the trace the request was recorded under.
+            carrier: dict[str, str] = {}
+            _propagator.inject(carrier)  # this span is the current one: its traceparent
+            if "traceparent" in carrier:
+                response["traceresponse"] = carrier["traceparent"]
             if response.status_code >= 500:
                 span.set_status(Status(StatusCode.ERROR))
             return response

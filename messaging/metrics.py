@@ -35,3 +35,9 @@ CONSUMER_LAG = Gauge(
     # owner and a dead process's value is dropped, so the highest live value is the lag.
     multiprocess_mode="livemax",
 )
+CONSUMER_REBUILDS = Counter(
+    "quire_consumer_rebuilds",
+    "Kafka consumer clients a module's consumer threw away and made again, because it idled holding nothing "
+    "while its group left partitions without a member (messaging/kafka/liveness.py).",
+    ["module"],
+)

@@ -17,7 +17,15 @@ CHECKOUTS = Counter(
 )
 CHECKOUT_SETTLE_SECONDS = Histogram(
     "quire_checkout_settle_seconds",
-    "From the order placed (OrderPlaced recorded) to confirmed or rejected by catalog's answer, by outcome.",
+    "From the order placed (OrderPlaced recorded) to confirmed or rejected (by catalog's answer, or by "
+    "orders_resolve_pending when it never came), by outcome.",
     ["outcome"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+    # Up to an hour: a checkout the resolver rejects settles after (reannouncements + 1) x the pending timeout.
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600),
+)
+PENDING_RESOLVED = Counter(
+    "quire_orders_pending_resolved",
+    "Overdue pending orders orders_resolve_pending moved on, by action: reannounced (OrderPlaced published again) "
+    "or rejected (not_confirmed_in_time).",
+    ["action"],
 )

@@ -29,7 +29,7 @@ from orders.idempotency import (
     idempotency_result,
     idempotency_unlock,
 )
-from orders.metrics import CHECKOUT_SETTLE_SECONDS, CHECKOUTS
+from orders.metrics import CHECKOUT_SETTLE_SECONDS, CHECKOUTS, PENDING_RESOLVED
 from orders.models import (
     MAX_LINE_QUANTITY,
     Cart,
@@ -649,6 +649,10 @@ class PendingOutcome:
     SETTLED = "settled"  # it moved on meanwhile
 
 
+def _resolved(action: str) -> None:
+    transaction.on_commit(PENDING_RESOLVED.labels(action).inc, using=DATABASE)
+
+
 def order_pending_resolve(*, order_id: uuid.UUID, timeout: timedelta, max_reannouncements: int) -> str:
     """Move an order that stayed pending longer than ``timeout`` towards an end (a :class:`PendingOutcome`).
 
@@ -681,6 +685,7 @@ def order_pending_resolve(*, order_id: uuid.UUID, timeout: timedelta, max_reanno
                     currency=order.currency,
                 )
             )
+            _resolved(PendingOutcome.REANNOUNCED)
             logger.warning(
                 "order %s pending for %.0fs: OrderPlaced announced again (%d of %d)",
                 order.id,
@@ -699,6 +704,8 @@ def order_pending_resolve(*, order_id: uuid.UUID, timeout: timedelta, max_reanno
         order.rejected_at = now
         order.rejection_reason = NOT_CONFIRMED_IN_TIME
         order.save(update_fields=["state", "rejected_at", "rejection_reason", "updated_at"])
+        _settled(order, "rejected", now)  # settled by the resolver, like any other rejection
+        _resolved(PendingOutcome.REJECTED)
         publish(
             contracts.OrderRejected(
                 order_id=order.id,

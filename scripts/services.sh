@@ -124,7 +124,8 @@ import_env_defaults() {
 
 http_ok() { curl -fsS -o /dev/null --max-time 3 "$1" 2>/dev/null; }
 
-# "ready", or "NOT ready: <each failing check and why>" from a /health/ready/ URL; exit 1 unless ready.
+# "ready", or "NOT ready: <each failing check and why>" from a /health/ready/ URL, then the relay's and
+# consumer's last progress where the service runs them ("relay 0s ago"); exit 1 unless ready.
 ready_state() {
     local body
     body=$(curl -sS --max-time 10 "$1" 2>&1) || { printf 'NOT answering (%s)' "$body"; return 1; }
@@ -136,7 +137,9 @@ except ValueError:
     print("NOT ready: no readiness report"); sys.exit(1)
 checks = report.get("checks", {})
 failing = ["%s: %s" % (name, check.get("error", "failing")) for name, check in checks.items() if check.get("status") != "ok"]
-print("ready" if report.get("status") == "ok" else "NOT ready: " + "; ".join(failing or ["unknown"]))
+ages = ["%s %.0fs ago" % (n, c["age_seconds"]) for n, c in checks.items() if c.get("status") == "ok" and "age_seconds" in c]
+state = "ready" if report.get("status") == "ok" else "NOT ready: " + "; ".join(failing or ["unknown"])
+print(state + (" (last progress: %s)" % ", ".join(ages) if ages else ""))
 sys.exit(0 if report.get("status") == "ok" else 1)'
 }
 

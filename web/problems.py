@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from http import HTTPStatus
 
 from django.conf import settings
@@ -87,22 +88,9 @@ def problem_exception_handler(exc, context):
         exc = exceptions.ValidationError(as_serializer_error(exc))
 
     if isinstance(exc, (OperationalError, InterfaceError)):
-        # The database is unreachable (down, restarting, connection lost): nothing the client did
-        # wrong, and nothing half done (the transaction rolled back). A retry later may succeed.
-        # A server-side error code (e.g. a deadlock, 40P01) means it answered but refused this transaction.
-        busy = bool(getattr(exc.__cause__, "pgcode", None))
-        where = request.path if request else "API view"
-        logger.warning("database %s in %s: %s", "busy" if busy else "unavailable", where, exc)
         set_rollback()
-        return problem_response(
-            503,
-            "The service's database refused this transaction under load; nothing was changed. Retry shortly."
-            if busy
-            else "The service cannot reach its database right now; nothing was changed. Retry shortly.",
-            request=request,
-            headers={"Retry-After": "1" if busy else str(DATABASE_RETRY_AFTER)},
-            code="database_busy" if busy else "database_unavailable",
-        )
+        detail, headers, code = database_problem(exc, request)
+        return problem_response(503, detail, request=request, headers=headers, code=code)
     if not isinstance(exc, exceptions.APIException):
         # Never a stack trace or an HTML page from the API, DEBUG or not.
         logger.exception("unhandled error in %s", request.path if request else "API view")
@@ -131,8 +119,38 @@ def problem_exception_handler(exc, context):
     return problem_response(exc.status_code, str(detail), request=request, headers=headers, **extra)
 
 
-def json_problem(request, status_code: int, detail: str) -> JsonResponse:
-    return JsonResponse(problem(status_code, detail, request=request), status=status_code, content_type=CONTENT_TYPE)
+def json_problem(request, status_code: int, detail: str, *, headers=None, **extra) -> JsonResponse:
+    return JsonResponse(
+        problem(status_code, detail, request=request, **extra),
+        status=status_code,
+        content_type=CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def database_busy(exc: Exception) -> bool:
+    """True if the server answered and refused this transaction (a deadlock, a serialization failure).
+
+    False when it cannot serve at all: no SQLSTATE (the connection failed or was lost), a connection
+    exception (class 08), or the server shutting down or starting up (57P01, 57P02, 57P03
+    ``cannot_connect_now``): that lasts longer than a retry a second later.
+    """
+    code = getattr(exc.__cause__, "pgcode", None) or ""
+    return bool(code) and not code.startswith("08") and code not in ("57P01", "57P02", "57P03")
+
+
+def database_problem(exc: Exception, request) -> tuple[str, dict[str, str], str]:
+    """Detail, headers and code of the 503 a database error is answered with (and a log line saying which).
+
+    Nothing the client did wrong, and nothing half done (the transaction rolled back): a retry later may succeed.
+    """
+    busy = database_busy(exc)
+    logger.warning("database %s in %s: %s", "busy" if busy else "unavailable", request.path if request else "?", exc)
+    if busy:
+        detail = "The service's database refused this transaction under load; nothing was changed. Retry shortly."
+        return detail, {"Retry-After": "1"}, "database_busy"
+    detail = "The service cannot reach its database right now; nothing was changed. Retry shortly."
+    return detail, {"Retry-After": str(DATABASE_RETRY_AFTER)}, "database_unavailable"
 
 
 class _ApiNotFound(APIView):
@@ -174,6 +192,16 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    """An error no view handled: a problem under /api/, Django's page elsewhere; a lost database is a 503 everywhere.
+
+    A database error raised outside DRF's views (a middleware loading the session or the staff
+    user, the admin) reaches Django's handler, not DRF's: it gets the same 503 and Retry-After as
+    the API's (Django calls this inside its ``except``, so the exception is at hand).
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, (OperationalError, InterfaceError)):
+        detail, headers, code = database_problem(error, request)
+        return json_problem(request, 503, detail, headers=headers, code=code)
     if request.path.startswith("/api/"):
         return json_problem(request, 500, "The server failed to handle this request.")
     from django.views.defaults import server_error

@@ -10,6 +10,8 @@ A reader of the kernel can skip this package. Its files, bottom up:
 - ``relay``: the loop that drives the pipelines (``run_relay``);
 - ``dead_letters``: the DLQ topic, and parking records that are not envelopes;
 - ``consumer``: one consumer group per subscribing module (``run_consumer``);
+- ``groups``: what the broker says of consumer groups (state, owners, committed offsets, log ends);
 - ``status``: consumer lag and outbox backlog (``messaging_status``);
+- ``health``: readiness and scrape-time metrics of the broker, the relay, the consumer, the groups;
 - ``transport``: what the transport protocol asks of a web process in this topology.
 """

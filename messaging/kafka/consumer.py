@@ -323,6 +323,7 @@ class ModuleConsumer:
         if not verdict.rebuild:
             return
         self.stats.rebuilds += 1
+        metrics.CONSUMER_REBUILDS.labels(self.module).inc()
         self._commit()
         self.pending.clear()  # a client that left its group cannot commit; the inbox skips the replay
         self._close_client()

@@ -34,6 +34,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from messaging.kafka.clients import admin_client
+from messaging.kafka.groups import describe_groups
 
 logger = logging.getLogger(__name__)
 
@@ -92,21 +93,10 @@ def unowned_partitions(group: str, topics: list[str], bootstrap_servers: list[st
     """The group's state and the partitions of ``topics`` that no member of ``group`` is assigned."""
     admin = admin_client(bootstrap_servers)
     try:
-        partitions = {
-            TopicPartition(description["name"], partition["partition_index"])
-            for description in admin.describe_topics(topics)
-            if description.get("error_code", 0) == 0
-            for partition in description.get("partitions") or []
-        }
-        description = admin.describe_groups([group]).get(group) or {}
+        view = describe_groups(admin, {group: topics}, offsets=False)[group]
     finally:
         admin.close()
-    owned = set()
-    for member in description.get("members") or []:
-        assignment = member.get("member_assignment")
-        for entry in (assignment.get("assigned_partitions") or []) if isinstance(assignment, dict) else []:
-            owned.update(TopicPartition(entry["topic"], partition) for partition in entry["partitions"])
-    return description.get("group_state") or "", partitions - owned
+    return view.state, set(view.unowned)
 
 
 @dataclass(frozen=True)

@@ -9,25 +9,11 @@ from datetime import datetime
 from django.db import connections
 from django.db.models import Min
 from django.utils import timezone
-from kafka import TopicPartition
-from kafka.admin import OffsetSpec
 
 from messaging.conf import messaging_settings
 from messaging.kafka.clients import admin_client
+from messaging.kafka.groups import PartitionLag, describe_groups
 from messaging.models import DeadLetter, OutboxMessage
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    group: str
-    topic: str
-    partition: int
-    committed: int | None  # None: the group has committed nothing here yet
-    end: int
-
-    @property
-    def lag(self) -> int:
-        return self.end - (self.committed or 0)
 
 
 def consumer_lag(
@@ -36,29 +22,10 @@ def consumer_lag(
     """Committed offset, log end and lag for every partition of the topics each group reads."""
     admin = admin_client(bootstrap_servers)
     try:
-        all_topics = sorted({topic for topics in groups_topics.values() for topic in topics})
-        partitions = {
-            description["name"]: sorted(p["partition_index"] for p in description.get("partitions") or [])
-            for description in admin.describe_topics(all_topics)
-            if description.get("error_code", 0) == 0
-        }
-        ends = {}
-        specs = {TopicPartition(t, p): OffsetSpec.LATEST for t, ps in partitions.items() for p in ps}
-        if specs:
-            ends = {tp: result.offset for tp, result in admin.list_partition_offsets(specs).items()}
-        committed = admin.list_group_offsets(dict.fromkeys(groups_topics)) if groups_topics else {}
-        lags = []
-        for group, topics in sorted(groups_topics.items()):
-            offsets = committed.get(group) or {}
-            for topic in sorted(topics):
-                for partition in partitions.get(topic, []):
-                    tp = TopicPartition(topic, partition)
-                    offset = offsets.get(tp)
-                    position = offset.offset if offset is not None and offset.offset >= 0 else None
-                    lags.append(PartitionLag(group, topic, partition, position, ends.get(tp, 0)))
-        return lags
+        views = describe_groups(admin, groups_topics)
     finally:
         admin.close()
+    return [lag for group in sorted(views) for lag in views[group].lags()]
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ from messaging.kafka.producers import RELAY_CLIENTS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_django(tmp_path, *, before: str = "", **env):
-    """``django.setup()`` in a new interpreter with ``env``; ``before`` runs first (e.g. hides a package)."""
+def start_django(tmp_path, script: str = "import django; django.setup(); print('started')", *, before: str = "", **env):
+    """``script`` (by default ``django.setup()``) in a new interpreter with ``env``; ``before`` runs first
+    (e.g. hides a package)."""
     environment = {
         key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL") and key != "SERVICE"
     }
     environment.update({"QUIRE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings", **env})
     return subprocess.run(
-        [sys.executable, "-c", f"{before}\nimport django; django.setup(); print('started')"],
+        [sys.executable, "-c", f"{before}\n{script}"],
         cwd=ROOT,
         env=environment,
         capture_output=True,

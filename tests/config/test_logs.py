@@ -86,6 +86,17 @@ def test_gunicorns_access_line_takes_the_correlation_id_from_the_response_header
 
     assert record.correlation_id == "abc-123"
     assert record.service == "catalog"
+    assert record.trace_id == ""  # tracing off: no traceresponse header
+
+
+def test_gunicorns_access_line_takes_the_trace_id_from_the_traceresponse_header():
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%(r)s", None, None)
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    record.args = {"r": "GET /api/ HTTP/1.1", "{traceresponse}o": f"00-{trace_id}-b7ad6b7169203331-01"}
+
+    ContextFilter(service="catalog").filter(record)
+
+    assert record.trace_id == trace_id
 
 
 def test_a_kernel_line_that_names_its_module_keeps_it(capture):

@@ -33,8 +33,16 @@ def nginx_binary() -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway():
+def gateway_dir():
+    """The gateway's files: its rendered config, and its access log (access.log)."""
     workdir = Path(tempfile.mkdtemp(prefix="quire-gateway-"))
+    yield workdir
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_dir):
+    workdir = gateway_dir
     port, closed = free_port(), free_port()
     values = {
         "QUIRE_GATEWAY_LISTEN": f"127.0.0.1:{port}",
@@ -59,7 +67,6 @@ def gateway():
     finally:
         process.terminate()
         process.wait(timeout=20)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _connects(port: int) -> bool:
@@ -85,8 +92,9 @@ def raw_request(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-def get(port: int, target: str, host: str = "shop.example") -> tuple[int, dict[str, str], bytes]:
-    return raw_request(port, f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("latin-1"))
+def get(port: int, target: str, host: str = "shop.example", headers: str = "") -> tuple[int, dict[str, str], bytes]:
+    request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+    return raw_request(port, request.encode("latin-1"))
 
 
 @pytest.mark.parametrize("target", ['/api/nope/"quoted"', "/api/nope/back\\slash", '/nowhere/"}', "/api/x/%22ok%22"])
@@ -127,3 +135,32 @@ def test_a_body_over_the_limit_is_a_413_problem_with_the_same_limit_as_django(ga
     assert status == 413 and headers["content-type"] == "application/problem+json"
     problem = json.loads(answer)
     assert problem["status"] == 413 and str(LIMIT) in problem["detail"]
+
+
+ACCESS_FIELDS = ["time", "level", "logger", "service", "module", "message", "correlation_id", "trace_id"]
+
+
+def access_lines(gateway_dir: Path) -> list[dict]:
+    """Every line of the gateway's access log, each of which must be one JSON object."""
+    return [json.loads(line) for line in (gateway_dir / "access.log").read_text().splitlines() if line]
+
+
+def test_the_access_log_is_json_lines_with_the_correlation_and_trace_ids(gateway, gateway_dir):
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    caller = f"X-Correlation-ID: gateway-log-1\r\ntraceparent: 00-{trace}-b7ad6b7169203331-01\r\n"
+    get(gateway, "/api/", headers=caller)
+    get(gateway, '/api/nope/"quoted"', headers='X-Correlation-ID: not"valid\r\n')
+
+    def both_logged():
+        lines = access_lines(gateway_dir)
+        return len([line for line in lines if line["message"].startswith("GET /api/")]) >= 2 and lines
+
+    lines = wait_until(both_logged, timeout=10, message="the gateway's access lines")
+    given = next(line for line in lines if line["correlation_id"] == "gateway-log-1")
+    assert list(given)[: len(ACCESS_FIELDS)] == ACCESS_FIELDS  # the shape of every Quire process's lines
+    assert (given["service"], given["logger"], given["level"]) == ("gateway", "nginx.access", "INFO")
+    assert (given["status"], given["message"], given["trace_id"]) == (200, "GET /api/ HTTP/1.1 200", trace)
+    # A quote in the URI stays inside its JSON string; an id the services would refuse is replaced by nginx's own.
+    refused = next(line for line in lines if line["status"] == 404)
+    assert refused["level"] == "WARNING" and '"quoted"' in refused["message"]
+    assert re.fullmatch(r"[0-9a-f]{32}", refused["correlation_id"]) and refused["trace_id"] == ""

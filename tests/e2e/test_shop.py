@@ -301,6 +301,14 @@ def test_every_process_reports_its_health_at_a_path_of_its_own(shop):
         served = modules if shop.topology == "one_process" else (prefix.split("/")[2],)
         expected = {f"database:{module}" for module in served} | {f"outbox:{module}" for module in served}
         if shop.topology != "one_process":
-            expected.add("kafka")
+            # Its relay and consumer (accounts handles no event: no consumer of its own), their progress and groups.
+            module = served[0]
+            expected |= {"kafka", "relay"}
+            if module != "accounts" or shop.topology == "grouped":
+                expected.add("consumer")
+                assert report["checks"]["consumer"]["age_seconds"] < 120, report
+            if module != "accounts":
+                groups = [name for name in report["checks"] if name.startswith("consumer-group:")]
+                assert any(name.endswith(f".{module}") for name in groups), report
         assert expected <= set(report["checks"]), report
         assert all(check["status"] == "ok" for check in report["checks"].values()), report

@@ -22,6 +22,7 @@ from django.db import connections
 from config.management.commands.run_service import Child
 from messaging.kafka.liveness import heartbeat_age
 from messaging.kafka.relay import OutboxRelay, RelayStalled
+from tests.support.databases import database_lost
 from tests.support.processes import free_port
 from tests.support.waiting import wait_until
 
@@ -31,20 +32,8 @@ STALL = 1.5
 @pytest.fixture
 def orders_database_lost():
     """The orders connection pointed at a database that cannot be reached, as after losing it for good."""
-    connection = connections["orders"]
-    saved = dict(connection.settings_dict)
-    connection.ensure_connection()
-    # Kept aside, not closed: closing the last connection to SQLite's in-memory test database drops it.
-    real, connection.connection = connection.connection, None
-    if connection.vendor == "postgresql":
-        connection.settings_dict["PORT"] = str(free_port())
-    else:
-        connection.settings_dict["NAME"] = "/nonexistent/quire/orders.sqlite3"
-    try:
+    with database_lost("orders"):
         yield
-    finally:
-        connection.settings_dict.update(saved)
-        connection.connection = real
 
 
 @pytest.mark.django_db(databases=["orders"])

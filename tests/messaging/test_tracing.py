@@ -106,3 +106,13 @@ def test_over_kafka_one_trace_spans_request_relay_and_consumer(spans, probe_hand
     (record,) = read_records(",".join(servers), events_topic("catalog"))
     sent = f"00-{CALLER_TRACE}-{format(producer.context.span_id, '016x')}-01"
     assert dict(record.headers)["traceparent"] == sent.encode()
+
+
+def test_the_response_names_the_trace_the_request_was_recorded_under(spans):
+    request = RequestFactory().get("/api/", headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
+
+    response = TracingMiddleware(lambda request: HttpResponse())(request)
+
+    # W3C's traceresponse header: what gunicorn's access line takes its trace id from (config/logs.py).
+    (server,) = spans.get_finished_spans()
+    assert response["traceresponse"] == f"00-{CALLER_TRACE}-{format(server.context.span_id, '016x')}-01"

@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from catalog import services as catalog_services
 from catalog.models import Stock, StockReservation
@@ -99,7 +100,12 @@ def gauge(name: str) -> float:
     return float(match.group(1))
 
 
+def counted(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_an_order_whose_announcement_was_lost_is_announced_again_and_confirmed():
+    reannounced = counted("quire_orders_pending_resolved_total", action="reannounced")
     book_id = book(on_hand=5)
     order = order_with_lost_announcement(book_id, 2)
     assert Order.objects.get(pk=order.pk).state == "pending"
@@ -119,9 +125,16 @@ def test_an_order_whose_announcement_was_lost_is_announced_again_and_confirmed()
     assert Stock.objects.get(book_id=book_id).reserved == 2
     assert OutboxMessage.objects.using("orders").filter(event_type="orders.OrderPlaced").count() == 2
     assert gauge("quire_orders_pending_overdue") == 0
+    assert counted("quire_orders_pending_resolved_total", action="reannounced") == reannounced + 1
 
 
 def test_an_order_nobody_answers_is_rejected_after_the_bounded_reannouncements():
+    before = {
+        "reannounced": counted("quire_orders_pending_resolved_total", action="reannounced"),
+        "rejected": counted("quire_orders_pending_resolved_total", action="rejected"),
+        "settled": counted("quire_checkout_settle_seconds_count", outcome="rejected"),
+        "settle_time": counted("quire_checkout_settle_seconds_sum", outcome="rejected"),
+    }
     book_id = book(on_hand=5)
     order = order_with_lost_announcement(book_id)
     for attempt in (1, 2):  # catalog out of reach: every re-announcement is lost too
@@ -136,6 +149,11 @@ def test_an_order_nobody_answers_is_rejected_after_the_bounded_reannouncements()
     output = resolve()
 
     assert f"order {order.id}: rejected" in output
+    # Counted as resolved, and settled like any rejection: the saga's time from checkout to the rejection.
+    assert counted("quire_orders_pending_resolved_total", action="reannounced") == before["reannounced"] + 2
+    assert counted("quire_orders_pending_resolved_total", action="rejected") == before["rejected"] + 1
+    assert counted("quire_checkout_settle_seconds_count", outcome="rejected") == before["settled"] + 1
+    assert counted("quire_checkout_settle_seconds_sum", outcome="rejected") - before["settle_time"] >= TIMEOUT
     order.refresh_from_db()
     assert (order.state, order.rejection_reason) == ("rejected", services.NOT_CONFIRMED_IN_TIME)
     assert {line.rejection_reason for line in order.lines.all()} == {services.NOT_CONFIRMED_IN_TIME}

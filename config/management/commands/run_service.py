@@ -22,8 +22,11 @@ consumer-group membership.
 Liveness: the relay and the consumer keep a heartbeat file (one per child, under
 ``VAR_DIR/heartbeat/`` unless ``MESSAGING_<ROLE>_HEARTBEAT_FILE`` names one). A child that is
 alive but whose heartbeat is older than its stall limit plus grace (it should have exited by
-itself) is killed, which counts as a death. With ``orders`` served, a ``sagas`` child runs
-``orders_resolve_pending --every ORDERS_PENDING_CHECK_SECONDS`` (``--no-sagas``: a CronJob does).
+itself) is killed, which counts as a death. Every child is told both files (empty for a role this
+service does not run), so that the web server's ``/health/ready/`` reports their ages. A child
+that exits has its live gauges dropped from the metrics directory (``mark_process_dead``). With
+``orders`` served, a ``sagas`` child runs ``orders_resolve_pending --every
+ORDERS_PENDING_CHECK_SECONDS`` (``--no-sagas``: a CronJob does).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from prometheus_client import multiprocess
 
 from config import keys
 from messaging.conf import messaging_settings
@@ -235,31 +239,35 @@ class Command(BaseCommand):
             # Several services run side by side on one host; a shared ~/.gunicorn socket would clash.
             "--no-control-socket",
         ]
-        children = [Child("web", web, env)]
+        children = [Child("web", web, env=env)]
         if kafka and not options["no_relay"]:
-            children.append(self.watched(Child("relay", [python, manage, "run_relay"], env), options["port"]))
+            children.append(self.watched(Child("relay", [python, manage, "run_relay"], env=env), options["port"]))
         if kafka and not options["no_consumer"] and subscriptions(settings.SERVED_MODULES):
-            children.append(self.watched(Child("consumer", [python, manage, "run_consumer"], env), options["port"]))
+            children.append(self.watched(Child("consumer", [python, manage, "run_consumer"], env=env), options["port"]))
         # Unpaid orders' reservations expire (orders/holds.py): the sweep runs beside the service that owns them.
         expiry_every = settings.ORDERS_PAYMENT_CHECK_SECONDS
         if "orders" in settings.SERVED_MODULES and not options["no_expiry"] and expiry_every > 0:
             expiry = [python, manage, "orders_expire_unpaid", "--every", f"{expiry_every:g}"]
-            children.append(Child("expiry", expiry, env))
+            children.append(Child("expiry", expiry, env=env))
         # Checkouts whose saga stalled are re-announced, then rejected (orders_resolve_pending).
         sagas_every = settings.ORDERS_PENDING_CHECK_SECONDS
         if "orders" in settings.SERVED_MODULES and not options["no_sagas"] and sagas_every > 0:
             sagas = [python, manage, "orders_resolve_pending", "--every", f"{sagas_every:g}"]
-            children.append(Child("sagas", sagas, env))
+            children.append(Child("sagas", sagas, env=env))
+        # Every child learns the heartbeat files of the relay and consumer this service runs (and an empty
+        # name for a role it does not): the web server's /health/ready/ reads them (messaging/kafka/health.py).
+        heartbeats = {f"MESSAGING_{role.upper()}_HEARTBEAT_FILE": "" for role in ("relay", "consumer")}
+        heartbeats.update({f"MESSAGING_{c.name.upper()}_HEARTBEAT_FILE": c.heartbeat for c in children if c.heartbeat})
+        for child in children:
+            child.env = {**child.env, **heartbeats}
         return children
 
     def watched(self, child: Child, port: int) -> Child:
         """Give a relay or consumer child a heartbeat file of its own, and the age at which it is stuck."""
         role = child.name.upper()
-        variable = f"MESSAGING_{role}_HEARTBEAT_FILE"
         child.heartbeat = getattr(messaging_settings, f"{role}_HEARTBEAT_FILE") or str(
             Path(settings.VAR_DIR) / "heartbeat" / f"{settings.SERVICE.replace(',', '+')}-{port}-{child.name}"
         )
-        child.env = {**(child.env if child.env is not None else os.environ), variable: child.heartbeat}
         stall = float(getattr(messaging_settings, f"{role}_STALL_EXIT_SECONDS"))
         # The child exits by itself at its stall limit (plus its own grace when wedged in a call): this is the backstop.
         child.heartbeat_limit = stall + 2 * WEDGED_GRACE_SECONDS if stall > 0 else 0.0
@@ -288,6 +296,7 @@ class Command(BaseCommand):
                         child.process.kill()
                         child.process.wait()
                     continue
+                self.reaped(child)
                 child.deaths.append(now)
                 while child.deaths and now - child.deaths[0] > RESTART_WINDOW_SECONDS:
                     child.deaths.popleft()
@@ -312,6 +321,17 @@ class Command(BaseCommand):
                 self.log(f"{child.name} (pid {child.pid}) did not stop within {self.stop_timeout:.0f}s: killing it")
                 child.process.kill()
                 child.process.wait()
+            self.reaped(child)
+
+    def reaped(self, child: Child) -> None:
+        """A child exited: drop its live gauges (its consumer lag ...) from the service's metrics directory.
+
+        Counters and histograms of a dead process stay (a service's totals do not go back); a
+        ``live*`` gauge is the state of a running process, and a dead one's would be reported as
+        current for good. gunicorn's ``child_exit`` does the same for its workers (config/gunicorn.py).
+        """
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and child.pid is not None:
+            multiprocess.mark_process_dead(child.pid)
 
     def log(self, message: str) -> None:
         # Through logging, so that the supervisor's lines share the format of its children's.

@@ -5,10 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.conf import messaging_settings
+from messaging.kafka.health import heartbeat_limit
 from messaging.kafka.liveness import heartbeat_age
-
-#: The limit when the process's own stall exit is off (0): a relay or consumer idle but well beats every second.
-DEFAULT_MAX_AGE_SECONDS = 120.0
 
 
 class Command(BaseCommand):
@@ -31,8 +29,7 @@ class Command(BaseCommand):
         if not path:
             raise CommandError(f"no heartbeat file: set MESSAGING_{setting} (the {role} writes it) or pass --file.")
         if max_age is None:
-            stall = float(getattr(messaging_settings, f"{role.upper()}_STALL_EXIT_SECONDS"))
-            max_age = stall or DEFAULT_MAX_AGE_SECONDS
+            max_age = heartbeat_limit(role)  # what /health/ready/ holds it to as well
         age = heartbeat_age(path)
         if age is None:
             raise CommandError(f"{role}: no heartbeat at {path} (not started yet, or not running here).")
