@@ -256,12 +256,14 @@ THROTTLE_ENABLED = env.bool("THROTTLE_ENABLED", default=True)
 THROTTLE_KEY_PREFIX = "quire-throttle:"
 THROTTLE_RATES = {
     "sign_in": env.str("THROTTLE_SIGN_IN_RATE", default="20/min"),  # per client address
-    "sign_in_account": env.str("THROTTLE_SIGN_IN_ACCOUNT_RATE", default="10/min"),  # per email tried
+    # Failed sign-ins at one email from one address: failures by others never lock its owner out.
+    "sign_in_account": env.str("THROTTLE_SIGN_IN_ACCOUNT_RATE", default="10/hour"),
     "register": env.str("THROTTLE_REGISTER_RATE", default="20/hour"),  # per client address
     "refresh": env.str("THROTTLE_REFRESH_RATE", default="60/min"),  # per client address
     "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="5/min"),  # per customer and per address
     "admin_login": env.str("THROTTLE_ADMIN_LOGIN_RATE", default="10/min"),  # per client address
-    "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/min"),  # per username
+    # Failed staff logins at one username from one address.
+    "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/hour"),
 }
 for _scope, _rate in THROTTLE_RATES.items():
     try:

@@ -26,7 +26,7 @@ from accounts.api.serializers import (
 from accounts.errors import BEARER_CHALLENGE
 from accounts.models import Address, Customer, normalize_email
 from web.auth import IsCustomer, customer_id_of
-from web.throttling import AddressThrottle, CustomerThrottle, EmailThrottle
+from web.throttling import AddressThrottle, CustomerThrottle, FailureThrottle, failure_record
 
 
 class AccountsView(APIView):
@@ -86,9 +86,10 @@ class RegisterView(PublicView):
 
 
 class TokenObtainView(PublicView):
-    # By address (one client guessing many accounts) and by email (many clients guessing one account).
+    # Every attempt by address (the hasher's flood guard); failures by email *and* address, so that
+    # nobody can lock a customer out by failing on purpose (web.throttling, "Failures, not attempts").
     throttle_scope = "sign_in"
-    throttle_classes = [AddressThrottle, EmailThrottle]
+    throttle_classes = [AddressThrottle, FailureThrottle]
 
     @extend_schema(request=SignInSerializer, responses={200: TokenPairSerializer}, summary="Sign in")
     def post(self, request):
@@ -96,6 +97,7 @@ class TokenObtainView(PublicView):
         serializer.is_valid(raise_exception=True)
         customer = services.customer_authenticate(**serializer.validated_data)
         if customer is None:
+            failure_record(self.throttle_scope, serializer.validated_data["email"], request)
             raise AuthenticationFailed("No active customer with this email and password.", code="bad_credentials")
         return Response(tokens.token_pair_for(customer))
 

@@ -76,13 +76,46 @@ def test_behind_the_gateway_the_address_it_saw_is_the_one_counted(rates, setting
     assert sign_in("a@example.com", HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 401
 
 
-def test_sign_in_is_limited_per_account_from_any_number_of_addresses(rates):
+def test_an_attacker_flooding_an_account_does_not_lock_its_customer_out(rates):
+    rates(sign_in="5/hour", sign_in_account="3/hour")
+    ada = customer_create(email="ada@example.com")
+    # One attacker, then many: each address fails until it is refused, on Ada's account only.
+    for attacker in ("203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"):
+        statuses = [sign_in("ADA@example.com ", REMOTE_ADDR=attacker).status_code for _ in range(5)]
+        assert statuses == [401, 401, 401, 429, 429], (attacker, statuses)
+
+    # Ada, from her own address, signs in with her password at once.
+    assert sign_in(ada.email, PASSWORD, REMOTE_ADDR="198.51.100.20").status_code == 200
+
+
+def test_failed_sign_ins_are_limited_per_account_and_client_address(rates):
     rates(sign_in_account="3/hour")
     ada = customer_create(email="ada@example.com")
-    for number in range(3):
-        assert sign_in("ADA@example.com ", REMOTE_ADDR=f"10.0.0.{number}").status_code == 401
-    assert_throttled(sign_in(ada.email, PASSWORD, REMOTE_ADDR="10.0.0.99"))
-    assert sign_in("bob@example.com", REMOTE_ADDR="10.0.0.99").status_code == 401
+    customer_create(email="bob@example.com")
+    for _ in range(3):
+        assert sign_in("ada@example.com", REMOTE_ADDR="10.0.0.1").status_code == 401
+    # This address has used its failures on Ada's account: refused before any password check.
+    assert_throttled(sign_in(ada.email, PASSWORD, REMOTE_ADDR="10.0.0.1"))
+    # Another account from the same address, and the same account from another, are counted apart.
+    assert sign_in("bob@example.com", PASSWORD, REMOTE_ADDR="10.0.0.1").status_code == 200
+    assert sign_in(ada.email, PASSWORD, REMOTE_ADDR="10.0.0.2").status_code == 200
+
+
+def test_successful_sign_ins_do_not_count_against_the_account(rates):
+    rates(sign_in_account="2/hour")
+    ada = customer_create(email="ada@example.com")
+    for _ in range(4):
+        assert sign_in(ada.email, PASSWORD).status_code == 200
+    assert sign_in(ada.email).status_code == 401  # the first failure of two allowed
+    assert sign_in(ada.email, PASSWORD).status_code == 200
+
+
+def test_an_ipv6_client_is_counted_by_its_64_block(rates):
+    rates(sign_in="2/hour")
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9"):
+        assert sign_in("a@example.com", REMOTE_ADDR=host).status_code == 401
+    assert_throttled(sign_in("a@example.com", REMOTE_ADDR="2001:db8:1:2:abcd::1"))
+    assert sign_in("a@example.com", REMOTE_ADDR="2001:db8:1:3::1").status_code == 401  # another /64
 
 
 def test_registration_is_limited_per_client_address(rates):
@@ -129,13 +162,18 @@ def test_staff_logins_are_limited_too(rates, login):
     assert body["instance"] == login
 
 
-def test_staff_login_is_limited_per_username(rates):
+def test_staff_login_failures_are_limited_per_username_and_address(rates):
     rates(admin_login_account="2/hour")
-    for number in range(2):
-        APIClient().post("/admin/login/", {"username": "Operator", "password": "x"}, REMOTE_ADDR=f"10.0.1.{number}")
-    assert_throttled(
-        APIClient().post("/admin/login/", {"username": "operator", "password": "x"}, REMOTE_ADDR="10.0.1.9")
-    )
+    get_user_model().objects.create_user(username="operator", password="right-Pa55word", is_staff=True)
+
+    def login(password: str, address: str, username: str = "operator"):
+        return APIClient().post("/admin/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+
+    assert login("x", "10.0.1.1").status_code == 200  # the form again, with its error
+    assert login("x", "10.0.1.1", username="Operator ").status_code == 200  # the same username, counted once
+    assert_throttled(login("right-Pa55word", "10.0.1.1"))
+    # The operator, from another address, is not locked out by those failures.
+    assert login("right-Pa55word", "10.0.1.9").status_code == 302
 
 
 def test_throttling_can_be_switched_off(rates, settings):
