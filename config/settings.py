@@ -261,6 +261,7 @@ THROTTLE_RATES = {
     "register": env.str("THROTTLE_REGISTER_RATE", default="20/hour"),  # per client address
     "refresh": env.str("THROTTLE_REFRESH_RATE", default="60/min"),  # per client address
     "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="5/min"),  # per customer and per address
+    "email_change": env.str("THROTTLE_EMAIL_CHANGE_RATE", default="5/hour"),  # per customer and per address
     "admin_login": env.str("THROTTLE_ADMIN_LOGIN_RATE", default="10/min"),  # per client address
     # Failed staff logins at one username from one address.
     "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/hour"),

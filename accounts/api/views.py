@@ -16,6 +16,8 @@ from accounts.api.serializers import (
     AddressSerializer,
     CustomerSerializer,
     CustomerUpdateSerializer,
+    EmailChangeReceivedSerializer,
+    EmailChangeSerializer,
     PasswordChangeSerializer,
     RefreshSerializer,
     RegisterSerializer,
@@ -121,12 +123,48 @@ class MeView(CustomerView):
     def get(self, request):
         return Response(CustomerSerializer(self.signed_in_customer()).data)
 
-    @extend_schema(request=CustomerUpdateSerializer, responses={200: CustomerSerializer}, summary="Change my profile")
+    @extend_schema(
+        request=CustomerUpdateSerializer,
+        responses={200: CustomerSerializer},
+        summary="Change my profile",
+        description="The name; the email is changed at `me/email/`, with the current password.",
+    )
     def patch(self, request):
         serializer = CustomerUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         customer = services.customer_update(customer=self.signed_in_customer(), **serializer.validated_data)
         return Response(CustomerSerializer(customer).data)
+
+
+EMAIL_CHANGE_RECEIVED = (
+    "Email change received. If no other account uses this email, it is now the one you sign in with; "
+    "if another account does, nothing was changed. Your profile shows the email in use."
+)
+
+
+class EmailChangeView(CustomerView):
+    """202 with the same body whether the email was free (and changed) or taken (and nothing changed).
+
+    A 400 on a taken email would let anyone with an account test which emails are registered,
+    as registration would have. The password is asked for because an email is how an account
+    is recovered: a stolen access token must not be enough to move it to another mailbox.
+    """
+
+    throttle_scope = "email_change"
+    throttle_classes = [CustomerThrottle, AddressThrottle]
+
+    @extend_schema(
+        request=EmailChangeSerializer,
+        responses={202: EmailChangeReceivedSerializer},
+        summary="Change my email",
+        description="Takes effect only if no other account uses the email; the answer is the same either way.",
+    )
+    def post(self, request):
+        serializer = EmailChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.customer_email_change(customer=self.signed_in_customer(), **serializer.validated_data)
+        body = {"email": normalize_email(serializer.validated_data["email"]), "detail": EMAIL_CHANGE_RECEIVED}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class PasswordChangeView(CustomerView):
