@@ -86,6 +86,8 @@ MIDDLEWARE = [
     # Each process serves its own STATIC_ROOT (collected into the image), so a service reached
     # without the gateway still has a styled admin and Swagger UI.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The session and CSRF cookies under each of this process's own paths (COOKIE_PATHS).
+    "web.cookies.CookiePathsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,10 +112,17 @@ if OTEL_ENABLED:
 
 ROOT_URLCONF = "config.urls"
 CSRF_FAILURE_VIEW = "web.problems.csrf_failure"
+# The paths the session and CSRF cookies are sent to (web/cookies.py). Services share one host name
+# behind the gateway: each names its cookies after itself and scopes them to the prefixes it serves,
+# so that no service receives another's admin session.
+COOKIE_PATHS = ["/"]
 if SERVICE != topology.ALL:
-    # Services share one host name behind the gateway: separate cookies keep their admin sessions apart.
     SESSION_COOKIE_NAME = f"quire_{SERVICE}_sessionid"
     CSRF_COOKIE_NAME = f"quire_{SERVICE}_csrftoken"
+    COOKIE_PATHS = [f"/{area}/{module}/" for area in ("admin", "api") for module in SERVED_MODULES]
+SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = COOKIE_PATHS[0]
+# Admin messages ("The book was changed") in the session, not in a cookie of their own at Path=/.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
