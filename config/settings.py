@@ -272,6 +272,12 @@ THROTTLE_RATES = {
     "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="5/min"),  # per customer and per address
     "email_change": env.str("THROTTLE_EMAIL_CHANGE_RATE", default="5/hour"),  # per customer and per address
     "admin_login": env.str("THROTTLE_ADMIN_LOGIN_RATE", default="10/min"),  # per client address
+    # Writes a customer makes, per customer and per client address (web.throttling.WritesThrottled).
+    "checkout": env.str("THROTTLE_CHECKOUT_RATE", default="30/min"),  # POST /api/orders/
+    "cart": env.str("THROTTLE_CART_RATE", default="120/min"),  # every cart write
+    "address_write": env.str("THROTTLE_ADDRESS_WRITE_RATE", default="30/min"),  # address book writes
+    # Declined payments (card testing), per customer and per client address; then payments are refused.
+    "payment_declined": env.str("THROTTLE_PAYMENT_DECLINED_RATE", default="5/hour"),
     # Failed staff logins at one username from one address.
     "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/hour"),
 }

@@ -14,8 +14,8 @@ other clients' counters culled.
 
 **Failures, not attempts, per account.** A limit on every attempt at one account would let anyone
 lock its owner out by trying wrong passwords. The per-account limits of sign-in and the staff
-logins count *failed* attempts of one account *from one client address* (:class:`FailureThrottle`,
-:func:`failure_record`): an attacker exhausts their own allowance, never the owner's, and the
+logins count *failed* attempts of one account *from one client address* (:class:`AccountFailureThrottle`,
+:func:`failures_record`): an attacker exhausts their own allowance, never the owner's, and the
 per-address limit on every attempt keeps bounding the hashing a client can cause.
 
 **Hashing.** A password check costs about a second of CPU by design, so a flood of sign-ins
@@ -44,6 +44,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connections, router, transaction
 from django.http import JsonResponse
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
 from web.errors import DomainError
@@ -143,15 +144,26 @@ def client_address(request) -> str:
 
 
 class SharedRateThrottle(BaseThrottle):
-    """A DRF throttle of one scope over the shared store; subclasses say whom it counts (:meth:`ident`)."""
+    """A DRF throttle over the shared store, of the view's ``throttle_scope``; subclasses say whom it counts.
 
-    scope = ""
+    With ``failures_only`` it counts nothing itself: it refuses once the identity's failures
+    reached the limit, and the view calls :func:`failures_record` after a failure (a wrong
+    password, a declined card). A success is never counted.
+    """
+
+    scope_suffix = ""
+    failures_only = False
+
+    def scope_of(self, view) -> str:
+        return getattr(view, "throttle_scope", "") + self.scope_suffix
 
     def ident(self, request, view) -> str | None:
         return client_address(request)
 
     def allow_request(self, request, view) -> bool:
-        self._wait = check(self.scope, self.ident(request, view))
+        self.scope = self.scope_of(view)
+        ident = self.ident(request, view)
+        self._wait = exceeded(self.scope, ident) if self.failures_only else check(self.scope, ident)
         return self._wait is None
 
     def wait(self) -> float | None:
@@ -159,11 +171,16 @@ class SharedRateThrottle(BaseThrottle):
 
 
 class AddressThrottle(SharedRateThrottle):
-    """Counts by client address; ``scope`` is set per view (``throttle_scope``)."""
+    """Counts by client address."""
 
-    def allow_request(self, request, view) -> bool:
-        self.scope = getattr(view, "throttle_scope", "")
-        return super().allow_request(request, view)
+
+class CustomerThrottle(SharedRateThrottle):
+    """Counts by the signed-in customer (the token's subject)."""
+
+    def ident(self, request, view) -> str | None:
+        token = getattr(request.user, "token", None)
+        subject = token.get("sub") if token is not None else None
+        return f"customer:{subject}" if subject else None
 
 
 def account_at_address(account: str, request) -> str | None:
@@ -172,39 +189,45 @@ def account_at_address(account: str, request) -> str | None:
     return f"{account}|{client_address(request)}" if account else None
 
 
-class FailureThrottle(SharedRateThrottle):
-    """Refuses an account tried from this address once its failures reached ``<throttle_scope>_account``.
+class AccountFailureThrottle(SharedRateThrottle):
+    """Failed sign-ins at the email tried from this client address (``<throttle_scope>_account``).
 
-    It counts nothing itself: the view calls :func:`failure_record` when the password was
-    wrong. A success is never counted, and another address has its own count, so failures
-    made by someone else cannot lock an account's owner out.
+    Counted per address, so that failures made by someone else never lock an account's owner out.
     """
 
-    def allow_request(self, request, view) -> bool:
-        self.scope = f"{getattr(view, 'throttle_scope', '')}_account"
-        self._wait = exceeded(self.scope, self.ident(request, view))
-        return self._wait is None
+    scope_suffix = "_account"
+    failures_only = True
 
     def ident(self, request, view) -> str | None:
         return account_at_address(request.data.get("email") if hasattr(request.data, "get") else None, request)
 
 
-def failure_record(scope: str, account: str, request) -> None:
-    """Count one failed sign-in at ``account`` from this request's client address (scope ``<scope>_account``)."""
-    check(f"{scope}_account", account_at_address(account, request))
+class CustomerFailureThrottle(CustomerThrottle):
+    """Failures of the signed-in customer (e.g. declined payments)."""
+
+    failures_only = True
 
 
-class CustomerThrottle(SharedRateThrottle):
-    """Counts by the signed-in customer (the token's subject)."""
+class AddressFailureThrottle(AddressThrottle):
+    """Failures from this client address, whichever customer made them."""
 
-    def allow_request(self, request, view) -> bool:
-        self.scope = getattr(view, "throttle_scope", "")
-        return super().allow_request(request, view)
+    failures_only = True
 
-    def ident(self, request, view) -> str | None:
-        token = getattr(request.user, "token", None)
-        subject = token.get("sub") if token is not None else None
-        return f"customer:{subject}" if subject else None
+
+def failures_record(view, request) -> None:
+    """Count one failure against each of the view's failure throttles."""
+    for throttle in view.get_throttles():
+        if throttle.failures_only:
+            check(throttle.scope_of(view), throttle.ident(request, view))
+
+
+class WritesThrottled:
+    """A view mixin: its writes (not GET, HEAD, OPTIONS) count against ``throttle_scope`` per customer and address."""
+
+    throttle_classes = [CustomerThrottle, AddressThrottle]
+
+    def get_throttles(self):
+        return [] if self.request.method in SAFE_METHODS else super().get_throttles()
 
 
 # --- the password hasher -------------------------------------------------------------------
@@ -283,7 +306,7 @@ def throttled_login(view, *, scope: str = "admin_login"):
         except PasswordHashingBusy as busy:
             return _refusal(request, 503, busy.detail, int(busy.headers["Retry-After"]), busy.code)
         if not response.has_header("Location"):  # a sign-in redirects; a refused one shows the form again
-            failure_record(scope, username, request)
+            check(f"{scope}_account", account_at_address(username, request))
         return response
 
     return wrapped

@@ -28,7 +28,7 @@ from accounts.api.serializers import (
 from accounts.errors import BEARER_CHALLENGE
 from accounts.models import Address, Customer, normalize_email
 from web.auth import IsCustomer, customer_id_of
-from web.throttling import AddressThrottle, CustomerThrottle, FailureThrottle, failure_record
+from web.throttling import AccountFailureThrottle, AddressThrottle, CustomerThrottle, WritesThrottled, failures_record
 
 
 class AccountsView(APIView):
@@ -91,7 +91,7 @@ class TokenObtainView(PublicView):
     # Every attempt by address (the hasher's flood guard); failures by email *and* address, so that
     # nobody can lock a customer out by failing on purpose (web.throttling, "Failures, not attempts").
     throttle_scope = "sign_in"
-    throttle_classes = [AddressThrottle, FailureThrottle]
+    throttle_classes = [AddressThrottle, AccountFailureThrottle]
 
     @extend_schema(request=SignInSerializer, responses={200: TokenPairSerializer}, summary="Sign in")
     def post(self, request):
@@ -99,7 +99,7 @@ class TokenObtainView(PublicView):
         serializer.is_valid(raise_exception=True)
         customer = services.customer_authenticate(**serializer.validated_data)
         if customer is None:
-            failure_record(self.throttle_scope, serializer.validated_data["email"], request)
+            failures_record(self, request)
             raise AuthenticationFailed("No active customer with this email and password.", code="bad_credentials")
         return Response(tokens.token_pair_for(customer))
 
@@ -185,7 +185,8 @@ class PasswordChangeView(CustomerView):
         return Response(tokens.token_pair_for(customer))
 
 
-class AddressListView(CustomerView, GenericAPIView):
+class AddressListView(WritesThrottled, CustomerView, GenericAPIView):
+    throttle_scope = "address_write"
     serializer_class = AddressSerializer
     queryset = Address.objects.none()  # for the schema only: addresses are read through selectors
 
@@ -203,7 +204,8 @@ class AddressListView(CustomerView, GenericAPIView):
         return Response(AddressSerializer(address).data, status=status.HTTP_201_CREATED)
 
 
-class AddressDetailView(CustomerView, GenericAPIView):
+class AddressDetailView(WritesThrottled, CustomerView, GenericAPIView):
+    throttle_scope = "address_write"
     serializer_class = AddressSerializer
     queryset = Address.objects.none()  # for the schema only: addresses are read through selectors
 

@@ -7,16 +7,21 @@ hold across processes is shown by tests/e2e/test_throttling.py.
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.db import connections
 from rest_framework.test import APIClient
 
-from tests.accounts.factories import PASSWORD, client_for, customer_create
+from orders.models import PaymentAttempt
+from tests.accounts.factories import PASSWORD, address_data, client_for, customer_create
+from tests.orders.factories import DECLINED_CARD, VALID_CARD, confirmed_order, customer_client, product
 from tests.support.waiting import wait_until
 from web.throttling import password_hash_slot
 
-pytestmark = pytest.mark.django_db(databases=["accounts", "default"])
+pytestmark = pytest.mark.django_db(databases=["accounts", "orders", "default"])
 
 SIGN_IN = "/api/accounts/token/"
 
@@ -200,3 +205,97 @@ def test_staff_login_without_a_free_hashing_slot_is_503(settings):
     with password_hash_slot():
         response = APIClient().post("/admin/login/", {"username": "operator", "password": "x"})
     assert response.status_code == 503 and response["Retry-After"] == "2"
+
+
+# --- customers' writes: checkout, payments, cart, address book ------------------------------------
+
+
+def checkout(client, book, **extra):
+    body = {"lines": [{"book_id": book.book_id, "quantity": 1}]}
+    return client.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **extra)
+
+
+def test_checkout_is_limited_per_customer_and_per_client_address_and_reads_are_free(rates):
+    rates(checkout="2/hour")
+    book = product(available=100)
+    ada, _ = customer_client()
+    for _ in range(2):
+        assert checkout(ada, book, REMOTE_ADDR="10.0.2.1").status_code == 201
+    assert_throttled(checkout(ada, book, REMOTE_ADDR="10.0.2.2"))  # the customer, from anywhere
+    bob, _ = customer_client()
+    assert_throttled(checkout(bob, book, REMOTE_ADDR="10.0.2.1"))  # the address, whoever signs in there
+    assert checkout(bob, book, REMOTE_ADDR="10.0.2.3").status_code == 201
+    for _ in range(3):
+        assert ada.get("/api/orders/", REMOTE_ADDR="10.0.2.1").status_code == 200
+
+
+def test_declined_payments_are_limited_and_then_no_card_is_charged(rates):
+    rates(payment_declined="2/hour")
+    client, customer_id = customer_client()
+    order = confirmed_order(customer_id, (product(), 1))
+    for _ in range(2):
+        assert client.post(f"/api/orders/{order.id}/pay/", DECLINED_CARD, format="json").status_code == 402
+
+    assert_throttled(client.post(f"/api/orders/{order.id}/pay/", VALID_CARD, format="json"))
+    assert PaymentAttempt.objects.filter(order=order).count() == 2  # the third card never reached the gateway
+    order.refresh_from_db()
+    assert order.state == "confirmed"
+
+
+def test_approved_payments_do_not_count_as_declines(rates):
+    rates(payment_declined="1/hour")
+    client, customer_id = customer_client()
+    for _ in range(3):
+        order = confirmed_order(customer_id, (product(), 1))
+        assert client.post(f"/api/orders/{order.id}/pay/", VALID_CARD, format="json").status_code == 200
+
+
+def test_cart_writes_are_limited_and_reading_the_cart_is_free(rates):
+    rates(cart="3/hour")
+    client, _ = customer_client()
+    book = product()
+    assert client.post("/api/orders/cart/items/", {"book_id": book.book_id}, format="json").status_code == 201
+    assert client.patch(f"/api/orders/cart/items/{book.book_id}/", {"quantity": 2}, format="json").status_code == 200
+    assert client.delete(f"/api/orders/cart/items/{book.book_id}/").status_code == 204
+    assert_throttled(client.delete("/api/orders/cart/"))
+    for _ in range(4):
+        assert client.get("/api/orders/cart/").status_code == 200
+        assert client.get("/api/orders/cart/items/").status_code == 200
+
+
+def test_address_book_writes_are_limited_per_customer(rates):
+    rates(address_write="2/hour")
+    customer = customer_create()
+    client = client_for(customer)
+    created = client.post("/api/accounts/addresses/", address_data(), format="json")
+    assert created.status_code == 201
+    address = f"/api/accounts/addresses/{created.json()['id']}/"
+    assert client.patch(address, {"city": "Leeds"}, format="json").status_code == 200
+    assert_throttled(client.delete(address))
+    assert_throttled(client_for(customer).post("/api/accounts/addresses/", address_data(), REMOTE_ADDR="10.3.3.3"))
+    assert client.get(address).status_code == 200 and client.get("/api/accounts/addresses/").status_code == 200
+
+
+# --- the counters' table ------------------------------------------------------------------------------
+
+
+def counter_rows() -> int:
+    table = django_settings.CACHES["throttle"]["LOCATION"]
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE cache_key LIKE %s",
+            [f"%{django_settings.THROTTLE_KEY_PREFIX}%"],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_flood_refused_at_its_limit_writes_no_more_counters(rates):
+    rates(sign_in="3/hour", sign_in_account="5/hour")
+    for number in range(3):
+        assert sign_in(f"guess{number}@example.com", REMOTE_ADDR="10.4.4.4").status_code == 401
+    rows = counter_rows()
+    assert rows == 1 + 3  # the address's count, and a failure count per email tried from it
+
+    for number in range(50):  # each with a new email: a new counter each, were it written
+        assert_throttled(sign_in(f"flood{number}@example.com", REMOTE_ADDR="10.4.4.4"))
+    assert counter_rows() == rows
