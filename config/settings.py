@@ -55,9 +55,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 # The preload token only asks to be listed; a site is listed once its owner submits it.
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HTTPS)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_HTTPS
-# The gateway sets X-Forwarded-Proto on every request (overwriting a client's), so a request that
-# reached it over TLS is known as secure. Set false where no such proxy stands in front.
-if env.bool("TRUST_X_FORWARDED_PROTO", default=True):
+# Behind the gateway (every service) X-Forwarded-Proto is the gateway's: the scheme a TLS-terminating
+# ingress in front of it reported, else its own. The one-process shop has nothing in front by default,
+# where the header would be the client's own claim: trusted only if set (as NUM_PROXIES below).
+if env.bool("TRUST_X_FORWARDED_PROTO", default=SERVICE != topology.ALL):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [

@@ -1,18 +1,20 @@
 """The nginx gateway's own answers: the body limit as a 413 problem, and nothing of the request echoed unescaped.
 
 The template is rendered as scripts/services.sh renders it and served by a real nginx on a free port
-(its upstreams point at a closed port: these answers never reach a service).
+(its upstreams point at a closed port, but catalog's at a stand-in that echoes the headers it got).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import re
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,13 +34,42 @@ def nginx_binary() -> str:
     return found
 
 
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """A stand-in service: answers with the request headers it received, as JSON."""
+
+    def do_GET(self):
+        body = json.dumps(dict(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
-def gateway():
+def service():
+    """catalog's upstream: what the gateway forwards is what a service sees."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def gateway(service):
     workdir = Path(tempfile.mkdtemp(prefix="quire-gateway-"))
     port, closed = free_port(), free_port()
     values = {
         "QUIRE_GATEWAY_LISTEN": f"127.0.0.1:{port}",
-        **{f"QUIRE_{m}_UPSTREAM": f"127.0.0.1:{closed}" for m in ("ACCOUNTS", "CATALOG", "ORDERS", "RECOMMENDATIONS")},
+        **{f"QUIRE_{m}_UPSTREAM": f"127.0.0.1:{closed}" for m in ("ACCOUNTS", "ORDERS", "RECOMMENDATIONS")},
+        "QUIRE_CATALOG_UPSTREAM": f"127.0.0.1:{service}",
         "QUIRE_STATIC_ROOT": str(workdir),
         "QUIRE_ACCESS_LOG": str(workdir / "access.log"),
         "QUIRE_REQUEST_BODY_MAX_BYTES": str(LIMIT),
@@ -85,8 +116,9 @@ def raw_request(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-def get(port: int, target: str, host: str = "shop.example") -> tuple[int, dict[str, str], bytes]:
-    return raw_request(port, f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("latin-1"))
+def get(port: int, target: str, host: str = "shop.example", headers: str = "") -> tuple[int, dict[str, str], bytes]:
+    request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+    return raw_request(port, request.encode("latin-1"))
 
 
 @pytest.mark.parametrize("target", ['/api/nope/"quoted"', "/api/nope/back\\slash", '/nowhere/"}', "/api/x/%22ok%22"])
@@ -127,3 +159,22 @@ def test_a_body_over_the_limit_is_a_413_problem_with_the_same_limit_as_django(ga
     assert status == 413 and headers["content-type"] == "application/problem+json"
     problem = json.loads(answer)
     assert problem["status"] == 413 and str(LIMIT) in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "seen"),
+    [("https", "https"), (None, "http"), ("http", "http"), ("gopher", "http")],
+    ids=["from-a-tls-ingress", "none", "http", "nonsense"],
+)
+def test_an_https_ingress_in_front_is_what_the_services_see(gateway, sent, seen):
+    # Behind a TLS-terminating ingress the gateway's own $scheme is http: passing that on would make every
+    # service (SECURE_HTTPS=true) redirect to https, forever.
+    status, _, body = get(gateway, "/api/catalog/books/", headers=f"X-Forwarded-Proto: {sent}\r\n" if sent else "")
+    assert status == 200, body
+    assert json.loads(body)["X-Forwarded-Proto"] == seen
+
+
+def test_the_api_root_links_to_https_behind_a_tls_ingress(gateway):
+    status, _, body = get(gateway, "/api/", headers="X-Forwarded-Proto: https\r\n")
+    assert status == 200
+    assert json.loads(body)["orders"]["docs"] == "https://shop.example/api/orders/docs/"

@@ -8,40 +8,16 @@ real cookie jar: tests/e2e/test_staff_identity.py.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
+from tests.support.processes import settings_of
+
 pytestmark = pytest.mark.django_db(databases=["default", "accounts"])
 
 PASSWORD = "Staff-Pa55word!"
-
-
-def settings_of(tmp_path, service: str) -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL")}
-    env.update(
-        SERVICE=service,
-        EVENT_TRANSPORT="kafka",
-        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
-        QUIRE_VAR_DIR=str(tmp_path),
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
-    names = ["COOKIE_PATHS", "SESSION_COOKIE_NAME", "SESSION_COOKIE_PATH", "CSRF_COOKIE_NAME", "CSRF_COOKIE_PATH"]
-    code = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        f"print(json.dumps({{n: getattr(s, n) for n in {names!r}}}))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize(
@@ -62,7 +38,10 @@ def settings_of(tmp_path, service: str) -> dict:
     ],
 )
 def test_a_service_scopes_its_cookies_to_the_prefixes_it_serves(tmp_path, service, paths):
-    values = settings_of(tmp_path, service)
+    names = ["COOKIE_PATHS", "SESSION_COOKIE_NAME", "SESSION_COOKIE_PATH", "CSRF_COOKIE_NAME", "CSRF_COOKIE_PATH"]
+    values = settings_of(
+        tmp_path, names, SERVICE=service, EVENT_TRANSPORT="kafka", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9"
+    )
 
     assert values["COOKIE_PATHS"] == paths
     assert values["SESSION_COOKIE_PATH"] == values["CSRF_COOKIE_PATH"] == paths[0]
