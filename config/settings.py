@@ -211,6 +211,14 @@ ORDERS_PAYMENT_TIMEOUT_SECONDS = env.float("ORDERS_PAYMENT_TIMEOUT_SECONDS", def
 ORDERS_PAYMENT_CHECK_SECONDS = env.float("ORDERS_PAYMENT_CHECK_SECONDS", default=30.0)
 ORDERS_MAX_UNPAID_COPIES_PER_BOOK = env.int("ORDERS_MAX_UNPAID_COPIES_PER_BOOK", default=10)
 ORDERS_MAX_UNPAID_COPIES = env.int("ORDERS_MAX_UNPAID_COPIES", default=50)
+# Shop-wide, against account farming: while all customers' open unpaid orders hold this share of a book's
+# copies (at least one), no new checkout adds to them (0 = no limit).
+ORDERS_MAX_UNPAID_SHARE_PER_BOOK = env.float("ORDERS_MAX_UNPAID_SHARE_PER_BOOK", default=0.5)
+if not 0 <= ORDERS_MAX_UNPAID_SHARE_PER_BOOK <= 1:
+    raise ImproperlyConfigured(
+        f"ORDERS_MAX_UNPAID_SHARE_PER_BOOK={ORDERS_MAX_UNPAID_SHARE_PER_BOOK} is not a share: "
+        "set a number from 0 (no limit) to 1 (every copy), e.g. 0.5."
+    )
 
 # orders: a checkout still pending this long is overdue (its saga stalled: an event lost, a consumer down);
 # orders_resolve_pending re-announces its OrderPlaced up to ORDERS_PENDING_MAX_REANNOUNCEMENTS times, one

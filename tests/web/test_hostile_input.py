@@ -10,7 +10,6 @@ import base64
 import json
 
 import pytest
-from django.db import connections
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -20,6 +19,7 @@ from orders.services import MAX_ORDER_LINES
 from tests.accounts.factories import address_create, client_for, customer_create
 from tests.catalog.factories import book_create, books_bulk_create
 from tests.orders.factories import customer_client, product
+from tests.support.databases import on, on_each_database
 from web.limits import BIGINT_MAX, JSON_MAX_DEPTH
 
 pytestmark = pytest.mark.django_db(databases=["default", "accounts", "catalog", "orders"])
@@ -157,24 +157,11 @@ def test_nan_is_not_json():
 
 # --- integers beyond the database's range -----------------------------------------------------------
 
-on_each_database = pytest.mark.parametrize(
-    "database",
-    [pytest.param("configured", id="sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres, id="postgresql")],
-)
-
-
-def _on(database):
-    vendor = connections["orders"].vendor
-    if database == "postgresql" and vendor != "postgresql":
-        pytest.skip("the PostgreSQL stage runs this one")
-    if database == "configured" and vendor == "postgresql":
-        pytest.skip("the PostgreSQL variant covers this database")
-
 
 @on_each_database
 @pytest.mark.parametrize("param", ["offset", "limit"])
 def test_integers_beyond_the_range_in_pagination_parameters(database, param):
-    _on(database)
+    on(database)
     client, _ = customer_client()
     response = client.get("/api/orders/", {param: str(TOO_BIG)})
     if param == "offset":
@@ -189,7 +176,7 @@ def test_integers_beyond_the_range_in_pagination_parameters(database, param):
     [("author", TOO_BIG), ("author", f"1,{TOO_BIG}"), ("year_min", 2**31), ("year_max", -(2**31) - 1)],
 )
 def test_integers_beyond_the_range_in_filters(database, param, value):
-    _on(database)
+    on(database)
     assert_problem(APIClient().get(BOOKS, {param: str(value)}), 400, param)
 
 
@@ -198,7 +185,7 @@ def test_integers_beyond_the_range_in_filters(database, param, value):
     "path", [f"{BOOKS}{TOO_BIG}/", f"/api/catalog/authors/{TOO_BIG}/", f"/api/orders/cart/items/{TOO_BIG}/"]
 )
 def test_integers_beyond_the_range_in_paths_are_not_found(database, path):
-    _on(database)
+    on(database)
     client, _ = customer_client()
     assert_problem(client.get(path), 404)
 
@@ -212,14 +199,14 @@ def test_integers_beyond_the_range_in_paths_are_not_found(database, path):
     ],
 )
 def test_integers_beyond_the_range_in_bodies(database, url, body, field):
-    _on(database)
+    on(database)
     client, _ = customer_client()
     assert_problem(client.post(url, body, format="json"), 400, field)
 
 
 @on_each_database
 def test_integers_beyond_the_range_in_checkout_lines(database):
-    _on(database)
+    on(database)
     client, _ = customer_client()
     response = client.post(
         "/api/orders/", {"lines": [{"book_id": TOO_BIG, "quantity": 1}]}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
