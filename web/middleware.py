@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpResponse
 
 from web.limits import too_large_detail
-from web.problems import json_problem
+from web.problems import BodyTooLarge, negotiated_problem
 
 
 class RequestBodyLimitMiddleware:
@@ -19,16 +18,14 @@ class RequestBodyLimitMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.limit = settings.REQUEST_BODY_MAX_BYTES
 
     def __call__(self, request):
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > self.limit:
-            detail = too_large_detail(self.limit)
-            if request.path.startswith("/api/"):
-                return json_problem(request, 413, detail)
-            return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+        limit = settings.REQUEST_BODY_MAX_BYTES
+        if length > limit:
+            # Problem JSON for an API client, a readable page for a browser (an admin form, say).
+            return negotiated_problem(request, BodyTooLarge(too_large_detail(limit)))
         return self.get_response(request)

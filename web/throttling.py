@@ -43,12 +43,12 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connections, router, transaction
-from django.http import JsonResponse
+from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
 from web.errors import DomainError
-from web.problems import CONTENT_TYPE, problem
+from web.problems import negotiated_problem
 from web.rates import parse_rate
 
 CACHE_ALIAS = "throttle"
@@ -275,12 +275,9 @@ def password_hash_slot() -> Iterator[None]:
 # --- Django views (the admin's and the browsable API's login forms) ---------------------------
 
 
-def _refusal(request, status: int, detail: str, retry_after: int, code: str) -> JsonResponse:
-    response = JsonResponse(
-        problem(status, detail, request=request, code=code), status=status, content_type=CONTENT_TYPE
-    )
-    response["Retry-After"] = str(retry_after)
-    return response
+def _refusal(request, wait: int):
+    detail = f"Too many sign-in attempts; retry in {wait} seconds."
+    return negotiated_problem(request, exceptions.Throttled(wait=wait, detail=detail))
 
 
 def throttled_login(view, *, scope: str = "admin_login"):
@@ -299,12 +296,12 @@ def throttled_login(view, *, scope: str = "admin_login"):
             f"{scope}_account", account_at_address(username, request)
         )
         if wait is not None:
-            return _refusal(request, 429, f"Too many sign-in attempts; retry in {wait} seconds.", wait, "throttled")
+            return _refusal(request, wait)
         try:
             with password_hash_slot():
                 response = view(request, *args, **kwargs)
         except PasswordHashingBusy as busy:
-            return _refusal(request, 503, busy.detail, int(busy.headers["Retry-After"]), busy.code)
+            return negotiated_problem(request, busy)
         if not response.has_header("Location"):  # a sign-in redirects; a refused one shows the form again
             check(f"{scope}_account", account_at_address(username, request))
         return response
