@@ -47,6 +47,13 @@ WEB_THREADS = env.int("WEB_THREADS", default=4)
 # Secure; `manage.py check --deploy` is clean with it (docs/operations.md, "Production settings").
 SECURE_HTTPS = env.bool("SECURE_HTTPS", default=False)
 SECURE_SSL_REDIRECT = SECURE_HTTPS
+# The Content-Security-Policy of every HTML page (web.middleware); empty sends none.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 # Probes and scrapers talk plain HTTP inside the cluster: a redirect would fail them.
 SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 # Empty (as in .env.example) means the default that follows from SECURE_HTTPS.
@@ -99,6 +106,7 @@ MIDDLEWARE = [
     else "web.staff.StaffTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "web.middleware.ContentSecurityPolicyMiddleware",
     "messaging.correlation.CorrelationIdMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
