@@ -85,17 +85,18 @@ def customer_register(*, email: str, password: str, name: str) -> Customer | Non
         return None
     try:
         with transaction.atomic(using=DATABASE):
-            _insert_unless_taken(customer)
+            _save_unless_taken(customer)
             publish(_registered(customer))
     except _EmailTaken:
         return None
     return customer
 
 
-def _insert_unless_taken(customer: Customer) -> None:
+def _save_unless_taken(customer: Customer, **save_kwargs: Any) -> None:
+    """Save a new customer (or, with ``update_fields``, a changed email); :class:`_EmailTaken` if another has it."""
     try:
         with transaction.atomic(using=DATABASE):
-            customer.save(force_insert=True)
+            customer.save(**(save_kwargs or {"force_insert": True}))
     except IntegrityError as error:
         if customer_email_taken(email=customer.email):
             raise _EmailTaken from error
@@ -120,23 +121,52 @@ def customer_authenticate(*, email: str, password: str) -> Customer | None:
     return customer
 
 
-def customer_update(*, customer: Customer, email: str | None = None, name: str | None = None) -> Customer:
-    """Change a customer's email and/or name; publishes ``accounts.CustomerUpdated`` if anything changed."""
-    changes: dict[str, str] = {}
-    if email is not None and normalize_email(email) != customer.email:
-        changes["email"] = normalize_email(email)
-    if name is not None and name.strip() != customer.name:
-        changes["name"] = name.strip()
-    if not changes:
+def customer_update(*, customer: Customer, name: str | None = None) -> Customer:
+    """Change a customer's name; publishes ``accounts.CustomerUpdated`` if it changed.
+
+    The email is changed by :func:`customer_email_change` alone, which asks for the password.
+    """
+    if name is None or name.strip() == customer.name:
         return customer
     with transaction.atomic(using=DATABASE):
-        if "email" in changes and customer_email_taken(email=changes["email"], exclude_id=customer.id):
-            raise ValidationError({"email": ValidationError(EMAIL_TAKEN, code="unique")})
-        for field, value in changes.items():
-            setattr(customer, field, value)
-        _save_unique_email(customer, update_fields=[*changes, "updated_at"])
+        customer.name = name.strip()
+        customer.save(update_fields=["name", "updated_at"])
         publish(_updated(customer))
     return customer
+
+
+def _password_confirm(customer: Customer, password: str, *, field: str) -> None:
+    with password_hash_slot():
+        if not customer.check_password(password):
+            raise ValidationError(
+                {field: ValidationError("The current password is not correct.", code="password_incorrect")}
+            )
+
+
+def customer_email_change(*, customer: Customer, email: str, password: str) -> bool:
+    """Make ``email`` the customer's sign-in email if no other account has it; True if it changed.
+
+    Needs the current password (a stolen access token must not move an account to another
+    mailbox). A taken email changes nothing and raises nothing: the caller answers both
+    outcomes alike, as registration does, so the endpoint does not tell which emails have
+    accounts. Publishes ``accounts.CustomerUpdated`` when the email changed. Raises
+    ``ValidationError`` naming ``password`` when it is not the current one.
+    """
+    _password_confirm(customer, password, field="password")
+    email = normalize_email(email)
+    if email == customer.email:
+        return False
+    try:
+        with transaction.atomic(using=DATABASE):
+            if customer_email_taken(email=email, exclude_id=customer.id):
+                return False
+            customer.email = email
+            _save_unless_taken(customer, update_fields=["email", "updated_at"])
+            publish(_updated(customer))
+    except _EmailTaken:
+        customer.refresh_from_db(fields=["email", "updated_at"])
+        return False
+    return True
 
 
 def customer_password_change(*, customer: Customer, old_password: str, new_password: str) -> Customer:
@@ -146,11 +176,10 @@ def customer_password_change(*, customer: Customer, old_password: str, new_passw
     the password hash); access tokens run out on their own within minutes.
     """
     errors: dict[str, list[ValidationError]] = {}
-    with password_hash_slot():
-        if not customer.check_password(old_password):
-            errors["old_password"] = [
-                ValidationError("The current password is not correct.", code="password_incorrect")
-            ]
+    try:
+        _password_confirm(customer, old_password, field="old_password")
+    except ValidationError as error:
+        errors.update(error.error_dict)
     if password_errors := _password_errors(new_password, customer=customer):
         errors["new_password"] = password_errors
     if errors:

@@ -48,6 +48,13 @@ WEB_THREADS = env.int("WEB_THREADS", default=4)
 # Secure; `manage.py check --deploy` is clean with it (docs/operations.md, "Production settings").
 SECURE_HTTPS = env.bool("SECURE_HTTPS", default=False)
 SECURE_SSL_REDIRECT = SECURE_HTTPS
+# The Content-Security-Policy of every HTML page (web.middleware); empty sends none.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 # Probes and scrapers talk plain HTTP inside the cluster: a redirect would fail them.
 SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 # Empty (as in .env.example) means the default that follows from SECURE_HTTPS.
@@ -56,9 +63,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 # The preload token only asks to be listed; a site is listed once its owner submits it.
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HTTPS)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_HTTPS
-# The gateway sets X-Forwarded-Proto on every request (overwriting a client's), so a request that
-# reached it over TLS is known as secure. Set false where no such proxy stands in front.
-if env.bool("TRUST_X_FORWARDED_PROTO", default=True):
+# Behind the gateway (every service) X-Forwarded-Proto is the gateway's: the scheme a TLS-terminating
+# ingress in front of it reported, else its own. The one-process shop has nothing in front by default,
+# where the header would be the client's own claim: trusted only if set (as NUM_PROXIES below).
+if env.bool("TRUST_X_FORWARDED_PROTO", default=SERVICE != topology.ALL):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
@@ -87,6 +95,8 @@ MIDDLEWARE = [
     # Each process serves its own STATIC_ROOT (collected into the image), so a service reached
     # without the gateway still has a styled admin and Swagger UI.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The session and CSRF cookies under each of this process's own paths (COOKIE_PATHS).
+    "web.cookies.CookiePathsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,6 +107,7 @@ MIDDLEWARE = [
     else "web.staff.StaffTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "web.middleware.ContentSecurityPolicyMiddleware",
     "messaging.correlation.CorrelationIdMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -111,10 +122,17 @@ if OTEL_ENABLED:
 
 ROOT_URLCONF = "config.urls"
 CSRF_FAILURE_VIEW = "web.problems.csrf_failure"
+# The paths the session and CSRF cookies are sent to (web/cookies.py). Services share one host name
+# behind the gateway: each names its cookies after itself and scopes them to the prefixes it serves,
+# so that no service receives another's admin session.
+COOKIE_PATHS = ["/"]
 if SERVICE != topology.ALL:
-    # Services share one host name behind the gateway: separate cookies keep their admin sessions apart.
     SESSION_COOKIE_NAME = f"quire_{SERVICE}_sessionid"
     CSRF_COOKIE_NAME = f"quire_{SERVICE}_csrftoken"
+    COOKIE_PATHS = [f"/{area}/{module}/" for area in ("admin", "api") for module in SERVED_MODULES]
+SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = COOKIE_PATHS[0]
+# Admin messages ("The book was changed") in the session, not in a cookie of their own at Path=/.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
@@ -216,6 +234,14 @@ ORDERS_PAYMENT_TIMEOUT_SECONDS = env.float("ORDERS_PAYMENT_TIMEOUT_SECONDS", def
 ORDERS_PAYMENT_CHECK_SECONDS = env.float("ORDERS_PAYMENT_CHECK_SECONDS", default=30.0)
 ORDERS_MAX_UNPAID_COPIES_PER_BOOK = env.int("ORDERS_MAX_UNPAID_COPIES_PER_BOOK", default=10)
 ORDERS_MAX_UNPAID_COPIES = env.int("ORDERS_MAX_UNPAID_COPIES", default=50)
+# Shop-wide, against account farming: while all customers' open unpaid orders hold this share of a book's
+# copies (at least one), no new checkout adds to them (0 = no limit).
+ORDERS_MAX_UNPAID_SHARE_PER_BOOK = env.float("ORDERS_MAX_UNPAID_SHARE_PER_BOOK", default=0.5)
+if not 0 <= ORDERS_MAX_UNPAID_SHARE_PER_BOOK <= 1:
+    raise ImproperlyConfigured(
+        f"ORDERS_MAX_UNPAID_SHARE_PER_BOOK={ORDERS_MAX_UNPAID_SHARE_PER_BOOK} is not a share: "
+        "set a number from 0 (no limit) to 1 (every copy), e.g. 0.5."
+    )
 
 # orders: a checkout still pending this long is overdue (its saga stalled: an event lost, a consumer down);
 # orders_resolve_pending re-announces its OrderPlaced up to ORDERS_PENDING_MAX_REANNOUNCEMENTS times, one
@@ -271,12 +297,21 @@ THROTTLE_ENABLED = env.bool("THROTTLE_ENABLED", default=True)
 THROTTLE_KEY_PREFIX = "quire-throttle:"
 THROTTLE_RATES = {
     "sign_in": env.str("THROTTLE_SIGN_IN_RATE", default="20/min"),  # per client address
-    "sign_in_account": env.str("THROTTLE_SIGN_IN_ACCOUNT_RATE", default="10/min"),  # per email tried
+    # Failed sign-ins at one email from one address: failures by others never lock its owner out.
+    "sign_in_account": env.str("THROTTLE_SIGN_IN_ACCOUNT_RATE", default="10/hour"),
     "register": env.str("THROTTLE_REGISTER_RATE", default="20/hour"),  # per client address
     "refresh": env.str("THROTTLE_REFRESH_RATE", default="60/min"),  # per client address
     "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="5/min"),  # per customer and per address
+    "email_change": env.str("THROTTLE_EMAIL_CHANGE_RATE", default="5/hour"),  # per customer and per address
     "admin_login": env.str("THROTTLE_ADMIN_LOGIN_RATE", default="10/min"),  # per client address
-    "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/min"),  # per username
+    # Writes a customer makes, per customer and per client address (web.throttling.WritesThrottled).
+    "checkout": env.str("THROTTLE_CHECKOUT_RATE", default="30/min"),  # POST /api/orders/
+    "cart": env.str("THROTTLE_CART_RATE", default="120/min"),  # every cart write
+    "address_write": env.str("THROTTLE_ADDRESS_WRITE_RATE", default="30/min"),  # address book writes
+    # Declined payments (card testing), per customer and per client address; then payments are refused.
+    "payment_declined": env.str("THROTTLE_PAYMENT_DECLINED_RATE", default="5/hour"),
+    # Failed staff logins at one username from one address.
+    "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/hour"),
 }
 for _scope, _rate in THROTTLE_RATES.items():
     try:

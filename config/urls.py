@@ -8,8 +8,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -41,7 +42,12 @@ def module_docs(module: str) -> list:
     )
     return [
         path(f"api/{module}/schema/", schema, name=f"{module}-schema"),
-        path(f"api/{module}/docs/", SpectacularSwaggerView.as_view(url_name=f"{module}-schema"), name=f"{module}-docs"),
+        # Its initializer as a script of its own: the pages' Content-Security-Policy allows no inline script.
+        path(
+            f"api/{module}/docs/",
+            SpectacularSwaggerSplitView.as_view(url_name=f"{module}-schema"),
+            name=f"{module}-docs",
+        ),
     ]
 
 
@@ -75,10 +81,23 @@ admin_mounts = [path(ADMIN_PREFIX, admin.site.urls)] + [
 ]
 # Staff sign in once, at accounts (web/staff.py): a process without accounts sends its login page there.
 admin_login = throttled_login(admin.site.login) if "accounts" in settings.SERVED_MODULES else staff_login_redirect
+# The browsable API's sign-in. A service's session cookie is sent to its own /api/<module>/ and
+# /admin/<module>/ paths only (web/cookies.py), so its sign-in lives under its first API prefix;
+# /api-auth/, which the gateway routes to a service by ?next=, redirects there.
+API_AUTH_PREFIX = "api-auth/" if settings.SERVICE == "all" else f"api/{settings.SERVED_MODULES[0]}/auth/"
+api_auth_redirect = (
+    []
+    if API_AUTH_PREFIX == "api-auth/"
+    else [
+        re_path(r"^api-auth/(?P<rest>.*)$", RedirectView.as_view(url=f"/{API_AUTH_PREFIX}%(rest)s", query_string=True))
+    ]
+)
 urlpatterns = [
     # Staff sign-ins are rate limited and hash in a bounded slot (web/throttling.py), like customers'.
     *(path(prefix + "login/", admin_login) for prefix in ADMIN_PREFIXES),
-    path("api-auth/login/", throttled_login(LoginView.as_view(template_name="rest_framework/login.html"))),
+    path(API_AUTH_PREFIX + "login/", throttled_login(LoginView.as_view(template_name="rest_framework/login.html"))),
+    path(API_AUTH_PREFIX, include("rest_framework.urls")),
+    *api_auth_redirect,
     *admin_mounts,
     path("api/", api_root, name="api-root"),
     path("api/map/", service_map_view, name="service-map"),
@@ -89,4 +108,4 @@ urlpatterns = [
 ]
 for _module in settings.SERVED_MODULES:
     urlpatterns += module_docs(_module) + module_urlpatterns(_module)
-urlpatterns += [path("api-auth/", include("rest_framework.urls")), re_path(r"^api/", api_not_found)]
+urlpatterns += [re_path(r"^api/", api_not_found)]

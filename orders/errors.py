@@ -74,7 +74,8 @@ class IdempotencyKeyReused(OrdersError):
 
 
 class UnpaidHoldLimit(OrdersError):
-    """A checkout would hold more unpaid copies than one customer may (HTTP 409).
+    """A checkout would hold more unpaid copies than one customer may, or add to a book's copies
+    that already wait for payment shop-wide up to the share allowed (HTTP 409).
 
     ``errors`` names the lines (or the whole order) over the limit, so a client can show why.
     """

@@ -16,6 +16,13 @@ Two rules bound it:
   in all (0 = no limit). :func:`unpaid_cap_check` runs in checkout's transaction, under a
   lock of the customer's cart row, so two concurrent checkouts of one customer cannot both
   slip under the cap.
+- **Shop-wide share.** Registration is cheap, so many accounts could each stay under their own
+  cap and together hold every copy. While open unpaid orders of *all* customers hold
+  ``ORDERS_MAX_UNPAID_SHARE_PER_BOOK`` of a book's copies (at least one copy; 0 = no limit), no
+  new checkout may add to them: the rest stays for customers who pay. A first order is never
+  refused by it (whatever it asks, catalog's reservation decides), so the unpaid copies of a
+  book stay below that share plus one order. It is checked under a lock of the books' rows in
+  orders' product copy, so concurrent checkouts of one book, by anyone, count each other.
 
 Kept apart from ``services.py`` (its checkout and lifecycle) so that the rule reads in one place.
 """
@@ -23,6 +30,7 @@ Kept apart from ``services.py`` (its checkout and lifecycle) so that the rule re
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -35,7 +43,7 @@ from django.utils import timezone
 from messaging import publish
 from orders import contracts
 from orders.errors import UnpaidHoldLimit
-from orders.models import Order, OrderLine
+from orders.models import Order, OrderLine, Product
 from orders.routers import DATABASE
 
 logger = logging.getLogger(__name__)
@@ -80,11 +88,11 @@ def unpaid_cap_check(*, customer_id: uuid.UUID, requested: Iterable[tuple[int, i
     """
     per_book = settings.ORDERS_MAX_UNPAID_COPIES_PER_BOOK
     total_limit = settings.ORDERS_MAX_UNPAID_COPIES
-    if per_book <= 0 and total_limit <= 0:
-        return
-    held = unpaid_copies_held(customer_id=customer_id)
     requested = list(requested)
-    errors = []
+    errors = _shop_share_errors(requested, prefix=prefix)
+    if per_book <= 0 and total_limit <= 0 and not errors:
+        return
+    held = unpaid_copies_held(customer_id=customer_id) if per_book > 0 or total_limit > 0 else {}
     if per_book > 0:
         for index, (book_id, quantity) in enumerate(requested):
             already = held.get(book_id, 0)
@@ -110,10 +118,51 @@ def unpaid_cap_check(*, customer_id: uuid.UUID, requested: Iterable[tuple[int, i
         )
     if errors:
         raise UnpaidHoldLimit(
-            "This order would hold more unpaid copies than one customer may: pay or cancel an open order first.",
+            "This order would hold more unpaid copies than one customer may, or than the shop lets wait for "
+            "payment: pay or cancel an open order first, or retry in a few minutes.",
             errors=errors,
-            limits={"per_book": per_book, "total": total_limit, "held": held_total},
+            limits={
+                "per_book": per_book,
+                "total": total_limit,
+                "held": held_total,
+                "shop_share": settings.ORDERS_MAX_UNPAID_SHARE_PER_BOOK,
+            },
         )
+
+
+def _shop_share_errors(requested: list[tuple[int, int]], *, prefix: str) -> list[dict]:
+    """The lines of books whose copies, shop-wide, already wait for payment up to the share allowed."""
+    share = settings.ORDERS_MAX_UNPAID_SHARE_PER_BOOK
+    if share <= 0:
+        return []
+    book_ids = sorted({book_id for book_id, _ in requested})
+    # Lock the books' rows (in book_id order, as every writer of them does): concurrent checkouts of a
+    # book serialize here, whoever places them, so each counts the orders of the others.
+    available = dict(
+        Product.objects.select_for_update().filter(book_id__in=book_ids).values_list("book_id", "available")
+    )
+    rows = (
+        OrderLine.objects.filter(book_id__in=book_ids, order__state__in=UNPAID_OPEN)
+        .values("book_id")
+        .annotate(held=Sum("quantity"), reserved=Sum("quantity", filter=Q(order__state=State.CONFIRMED)))
+    )
+    held = {row["book_id"]: (row["held"], row["reserved"] or 0) for row in rows}
+    errors = []
+    for index, (book_id, _) in enumerate(requested):
+        waiting, reserved = held.get(book_id, (0, 0))
+        # The book's copies as orders knows them: on the shelf, and those its confirmed unpaid orders hold.
+        copies = available.get(book_id, 0) + reserved
+        limit = max(1, math.ceil(share * copies))
+        if waiting >= limit:
+            errors.append(
+                {
+                    "field": f"{prefix}[{index}].quantity",
+                    "message": f"Many copies of book {book_id} are waiting for payment in open orders (at most "
+                    f"{share:.0%} of its copies may): retry in a few minutes, when they are paid or released.",
+                    "code": "unpaid_copies_shop",
+                }
+            )
+    return errors
 
 
 # --- the deadline ---------------------------------------------------------------------------

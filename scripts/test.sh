@@ -34,7 +34,7 @@ echo "== unit and integration tests (one process, SQLite)"
 
 # Fuzzing stage (tests/fuzz): schemathesis over each module's OpenAPI schema on the one-process shop
 # (SQLite, events in-process), anonymously and with a customer's token, every applicable check, a
-# fixed seed and QUIRE_FUZZ_MAX_EXAMPLES examples per operation; any failure prints a curl to replay.
+# fixed seed and QUIRE_FUZZ_MAX_EXAMPLES (75) examples per operation; any failure prints a curl to replay.
 echo "== fuzzing (schemathesis over each module's schema, one-process shop)"
 (
     unset "${DATABASE_VARIABLES[@]}"

@@ -78,7 +78,7 @@ def problem_exception_handler(exc, context):
         )
     if isinstance(exc, RequestDataTooBig):
         # A chunked body (no Content-Length for web.middleware to refuse) beyond DATA_UPLOAD_MAX_MEMORY_SIZE.
-        return problem_response(413, too_large_detail(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), request=request)
+        exc = BodyTooLarge(too_large_detail(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -117,6 +117,11 @@ def problem_exception_handler(exc, context):
         )
     extra = {"code": detail.code} if getattr(detail, "code", None) else {}
     return problem_response(exc.status_code, str(detail), request=request, headers=headers, **extra)
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "too_large"
 
 
 def json_problem(request, status_code: int, detail: str, *, headers=None, **extra) -> JsonResponse:
@@ -172,6 +177,31 @@ class _ApiNotFound(APIView):
 
 
 api_not_found = _ApiNotFound.as_view()
+
+
+class _Refusal(APIView):
+    """Answers a request with the problem of the exception it is given, negotiated like any DRF view's."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # content negotiation: JSON, or the browsable API's HTML
+        raise kwargs["refusal"]
+
+
+_refusal_view = _Refusal.as_view()
+
+
+def negotiated_problem(request, refusal: Exception):
+    """A problem response outside a DRF view (middleware, a wrapped Django view), of the type the client asked for.
+
+    ``refusal`` is any exception the API maps (an ``APIException``, a ``DomainError``): a browser
+    gets a readable HTML page with the problem, an API client ``application/problem+json``.
+    """
+    response = _refusal_view(request, refusal=refusal)
+    response.render()
+    return response
 
 
 def csrf_failure(request, reason=""):

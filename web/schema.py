@@ -3,9 +3,12 @@
 drf-spectacular documents the success response of an operation; the errors a client must
 handle (and a fuzzer checks against) are the same shape everywhere, so they are added here
 once, by what the operation takes: every operation can answer 400 (bad parameters), 401 (a
-bad token) and 429 (throttled); one that checks permissions 403; one with a path parameter
-404; one that writes 409 and 422 (domain conflicts and rules); one with a body 413 (too
-large) and 415 (an unsupported media type).
+bad token), 405 (another method of its path that is not served), 429 (throttled) and 503
+(its database, or a password-hashing slot, not available now); one that checks permissions
+403; one with a path parameter 404; one that writes 409 and 422 (domain conflicts and rules);
+one with a body 413 (too large) and 415 (an unsupported media type). 429 and 503 carry
+``Retry-After``, 405 ``Allow``. An optional query parameter may be sent empty (documented as
+``allowEmptyValue`` where its type would refuse ""): it then means its default.
 """
 
 from __future__ import annotations
@@ -49,11 +52,31 @@ DESCRIPTIONS = {
     402: "The payment was declined.",
     403: "Signed in, but not allowed to do this.",
     404: "No such resource (or not yours).",
+    405: "This path does not take the method used: `Allow` lists the ones it takes.",
     409: "Conflicts with the resource's current state.",
     413: "The request body is larger than the shop accepts.",
     415: "The body's media type is not one the API reads.",
     422: "Understood, but a rule of the shop refuses it.",
     429: "Too many requests: wait `Retry-After` seconds.",
+    503: "Not available right now (the service's database, or every password-hashing slot, is busy or away); "
+    "nothing was changed: retry after `Retry-After` seconds.",
+}
+HEADERS = {
+    405: {"Allow": {"schema": {"type": "string"}, "description": "The methods this path takes."}},
+    429: {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 1},
+            "required": True,
+            "description": "Seconds until the limit's window ends.",
+        }
+    },
+    503: {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 1},
+            "required": True,
+            "description": "Seconds to wait before retrying.",
+        }
+    },
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 WITH_BODY = {"POST", "PUT", "PATCH"}
@@ -61,7 +84,7 @@ WITH_BODY = {"POST", "PUT", "PATCH"}
 
 class AutoSchema(openapi.AutoSchema):
     def _error_codes(self) -> list[int]:
-        codes = [400, 401, 429]
+        codes = [400, 401, 405, 429, 503]
         if not self._allows_anyone():
             codes.append(403)
         if "{" in self.path:
@@ -89,12 +112,25 @@ class AutoSchema(openapi.AutoSchema):
             description = existing.get("description") or DESCRIPTIONS.get(code, "Problem details (RFC 9457)")
             if description == "Problem details (RFC 9457)":
                 description = DESCRIPTIONS.get(code, description)
+            headers = {**existing.get("headers", {}), **HEADERS.get(code, {})}
             responses[str(code)] = {
-                **{k: v for k, v in existing.items() if k == "headers"},
+                **({"headers": headers} if headers else {}),
                 "description": description,
                 "content": {PROBLEM_CONTENT_TYPE: {"schema": component.ref}},
             }
         return responses
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            # Every query parameter of Quire reads an empty value as absent, as a form's empty field sends
+            # it (the browsable API's filters): `?ordering=` or `?page_size=` is the default. Said where the
+            # schema alone would refuse "" (a number, a choice); free text takes it anyway.
+            refuses_empty = schema.get("type") in ("integer", "number", "boolean") or "enum" in schema
+            if parameter.get("in") == "query" and not parameter.get("required") and refuses_empty:
+                parameter["allowEmptyValue"] = True
+        return parameters
 
     def get_auth(self):
         auths = super().get_auth()

@@ -35,8 +35,28 @@ class RegisterSerializer(serializers.Serializer):
 
 
 class CustomerUpdateSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254, required=False)
     name = StrictCharField(max_length=150, required=False)
+
+    def to_internal_value(self, data):
+        # Not silently ignored: a client that sends an email here must learn where it is changed.
+        if isinstance(data, dict) and "email" in data:
+            raise serializers.ValidationError(
+                {"email": ["Change your email at /api/accounts/me/email/, with your current password."]},
+                code="email_change_elsewhere",
+            )
+        return super().to_internal_value(data)
+
+
+class EmailChangeSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = password_field(help_text="Your current password.")
+
+
+class EmailChangeReceivedSerializer(serializers.Serializer):
+    """The same answer whether the email was free (and is now yours) or another account has it."""
+
+    email = serializers.EmailField(help_text="The email asked for, as it would be stored (lower case).")
+    detail = serializers.CharField()
 
 
 class SignInSerializer(serializers.Serializer):

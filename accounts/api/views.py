@@ -16,6 +16,8 @@ from accounts.api.serializers import (
     AddressSerializer,
     CustomerSerializer,
     CustomerUpdateSerializer,
+    EmailChangeReceivedSerializer,
+    EmailChangeSerializer,
     PasswordChangeSerializer,
     RefreshSerializer,
     RegisterSerializer,
@@ -26,7 +28,7 @@ from accounts.api.serializers import (
 from accounts.errors import BEARER_CHALLENGE
 from accounts.models import Address, Customer, normalize_email
 from web.auth import IsCustomer, customer_id_of
-from web.throttling import AddressThrottle, CustomerThrottle, EmailThrottle
+from web.throttling import AccountFailureThrottle, AddressThrottle, CustomerThrottle, WritesThrottled, failures_record
 
 
 class AccountsView(APIView):
@@ -86,9 +88,10 @@ class RegisterView(PublicView):
 
 
 class TokenObtainView(PublicView):
-    # By address (one client guessing many accounts) and by email (many clients guessing one account).
+    # Every attempt by address (the hasher's flood guard); failures by email *and* address, so that
+    # nobody can lock a customer out by failing on purpose (web.throttling, "Failures, not attempts").
     throttle_scope = "sign_in"
-    throttle_classes = [AddressThrottle, EmailThrottle]
+    throttle_classes = [AddressThrottle, AccountFailureThrottle]
 
     @extend_schema(request=SignInSerializer, responses={200: TokenPairSerializer}, summary="Sign in")
     def post(self, request):
@@ -96,6 +99,7 @@ class TokenObtainView(PublicView):
         serializer.is_valid(raise_exception=True)
         customer = services.customer_authenticate(**serializer.validated_data)
         if customer is None:
+            failures_record(self, request)
             raise AuthenticationFailed("No active customer with this email and password.", code="bad_credentials")
         return Response(tokens.token_pair_for(customer))
 
@@ -119,12 +123,48 @@ class MeView(CustomerView):
     def get(self, request):
         return Response(CustomerSerializer(self.signed_in_customer()).data)
 
-    @extend_schema(request=CustomerUpdateSerializer, responses={200: CustomerSerializer}, summary="Change my profile")
+    @extend_schema(
+        request=CustomerUpdateSerializer,
+        responses={200: CustomerSerializer},
+        summary="Change my profile",
+        description="The name; the email is changed at `me/email/`, with the current password.",
+    )
     def patch(self, request):
         serializer = CustomerUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         customer = services.customer_update(customer=self.signed_in_customer(), **serializer.validated_data)
         return Response(CustomerSerializer(customer).data)
+
+
+EMAIL_CHANGE_RECEIVED = (
+    "Email change received. If no other account uses this email, it is now the one you sign in with; "
+    "if another account does, nothing was changed. Your profile shows the email in use."
+)
+
+
+class EmailChangeView(CustomerView):
+    """202 with the same body whether the email was free (and changed) or taken (and nothing changed).
+
+    A 400 on a taken email would let anyone with an account test which emails are registered,
+    as registration would have. The password is asked for because an email is how an account
+    is recovered: a stolen access token must not be enough to move it to another mailbox.
+    """
+
+    throttle_scope = "email_change"
+    throttle_classes = [CustomerThrottle, AddressThrottle]
+
+    @extend_schema(
+        request=EmailChangeSerializer,
+        responses={202: EmailChangeReceivedSerializer},
+        summary="Change my email",
+        description="Takes effect only if no other account uses the email; the answer is the same either way.",
+    )
+    def post(self, request):
+        serializer = EmailChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.customer_email_change(customer=self.signed_in_customer(), **serializer.validated_data)
+        body = {"email": normalize_email(serializer.validated_data["email"]), "detail": EMAIL_CHANGE_RECEIVED}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class PasswordChangeView(CustomerView):
@@ -145,7 +185,8 @@ class PasswordChangeView(CustomerView):
         return Response(tokens.token_pair_for(customer))
 
 
-class AddressListView(CustomerView, GenericAPIView):
+class AddressListView(WritesThrottled, CustomerView, GenericAPIView):
+    throttle_scope = "address_write"
     serializer_class = AddressSerializer
     queryset = Address.objects.none()  # for the schema only: addresses are read through selectors
 
@@ -163,7 +204,8 @@ class AddressListView(CustomerView, GenericAPIView):
         return Response(AddressSerializer(address).data, status=status.HTTP_201_CREATED)
 
 
-class AddressDetailView(CustomerView, GenericAPIView):
+class AddressDetailView(WritesThrottled, CustomerView, GenericAPIView):
+    throttle_scope = "address_write"
     serializer_class = AddressSerializer
     queryset = Address.objects.none()  # for the schema only: addresses are read through selectors
 

@@ -28,6 +28,7 @@ from orders.errors import IDEMPOTENCY_HEADER
 from orders.models import CartItem, Order
 from web.auth import IsCustomer, IsStaff, customer_id_of, is_customer
 from web.problems import problem_response
+from web.throttling import AddressFailureThrottle, CustomerFailureThrottle, WritesThrottled, failures_record
 
 # The draft makes the value a structured-field string ("..."); a bare token is accepted too.
 _KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')
@@ -49,9 +50,10 @@ def cart_response(request, *, status_code: int = status.HTTP_200_OK) -> Response
     return Response(CartSerializer(cart).data, status=status_code)
 
 
-class CartView(GenericAPIView):
+class CartView(WritesThrottled, GenericAPIView):
     """The signed-in customer's cart, priced with today's prices."""
 
+    throttle_scope = "cart"
     permission_classes = [IsCustomer]
     serializer_class = CartSerializer
 
@@ -64,9 +66,10 @@ class CartView(GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CartItemListView(GenericAPIView):
+class CartItemListView(WritesThrottled, GenericAPIView):
     """Lines of the cart; POST adds copies of a book (to any already there)."""
 
+    throttle_scope = "cart"
     permission_classes = [IsCustomer]
     serializer_class = CartItemAddSerializer
     queryset = CartItem.objects.none()  # for the schema only: reads go through selectors
@@ -85,9 +88,10 @@ class CartItemListView(GenericAPIView):
         return cart_response(request, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class CartItemDetailView(GenericAPIView):
+class CartItemDetailView(WritesThrottled, GenericAPIView):
     """One book in the cart: read it, set its quantity, or remove it."""
 
+    throttle_scope = "cart"
     permission_classes = [IsCustomer]
     serializer_class = CartItemQuantitySerializer
 
@@ -136,9 +140,10 @@ def fingerprint_of(request, validated_data) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
 
 
-class OrderListCreateView(GenericAPIView):
+class OrderListCreateView(WritesThrottled, GenericAPIView):
     """GET: your orders, newest first (staff: everyone's). POST: check out (needs an Idempotency-Key)."""
 
+    throttle_scope = "checkout"
     serializer_class = OrderSerializer
     queryset = Order.objects.none()  # for the schema only: reads go through selectors
 
@@ -221,6 +226,10 @@ def order_response(request, order_id) -> Response:
 class OrderPayView(GenericAPIView):
     """Pay a confirmed order with a card (simulated: a number ending in 0002 is declined)."""
 
+    # Card testing: a stolen card list tried against one's own order. Declines are counted per customer
+    # and per address; past the limit a payment is refused before any card is charged.
+    throttle_scope = "payment_declined"
+    throttle_classes = [CustomerFailureThrottle, AddressFailureThrottle]
     permission_classes = [IsCustomer]
     serializer_class = CardPaymentSerializer
 
@@ -233,6 +242,7 @@ class OrderPayView(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         attempt = services.order_pay(order_id=order_id, customer_id=customer_id_of(request), card=serializer.to_card())
         if attempt.outcome != attempt.Outcome.APPROVED:
+            failures_record(self, request)
             return problem_response(
                 status.HTTP_402_PAYMENT_REQUIRED,
                 "The card was declined; the order stays confirmed, so you may pay with another card.",

@@ -1,5 +1,6 @@
 import pytest
 
+from accounts.api.views import EMAIL_CHANGE_RECEIVED
 from accounts.contracts import CustomerUpdated
 from accounts.models import Customer
 from tests.accounts.factories import PASSWORD, client_for, customer_create, error_fields, outbox
@@ -7,6 +8,7 @@ from tests.accounts.factories import PASSWORD, client_for, customer_create, erro
 pytestmark = pytest.mark.django_db(databases=["accounts", "default"])
 
 ME = "/api/accounts/me/"
+EMAIL_CHANGE = "/api/accounts/me/email/"
 PASSWORD_CHANGE = "/api/accounts/me/password/"
 NEW_PASSWORD = "a brand new reading lamp"
 
@@ -42,41 +44,108 @@ def test_me_refuses_a_token_whose_customer_is_gone():
     assert client.get(ME).status_code == 401
 
 
-def test_patch_changes_name_and_email_and_publishes_customer_updated():
+def test_patch_changes_the_name_and_publishes_customer_updated():
     customer = customer_create(email="ada@example.com", name="Ada")
 
-    response = client_for(customer).patch(ME, {"name": "Ada King", "email": "ADA.KING@example.com"})
+    response = client_for(customer).patch(ME, {"name": " Ada King "})
 
     assert response.status_code == 200, response.content
     assert response.json()["name"] == "Ada King"
     customer.refresh_from_db()
-    assert (customer.email, customer.name) == ("ada.king@example.com", "Ada King")
+    assert (customer.email, customer.name) == ("ada@example.com", "Ada King")
     [message] = outbox(CustomerUpdated.event_type)
     assert message.event_version == 1
     assert message.aggregate_id == str(customer.id)
-    assert message.payload == {"customer_id": str(customer.id), "email": "ada.king@example.com", "name": "Ada King"}
+    assert message.payload == {"customer_id": str(customer.id), "email": "ada@example.com", "name": "Ada King"}
 
 
 def test_patch_without_change_publishes_nothing():
     customer = customer_create(email="ada@example.com", name="Ada")
 
-    response = client_for(customer).patch(ME, {"name": "Ada", "email": "Ada@example.com"})
+    response = client_for(customer).patch(ME, {"name": "Ada"})
 
     assert response.status_code == 200
     assert outbox(CustomerUpdated.event_type) == []
 
 
-def test_patch_to_another_customers_email_is_refused():
-    customer_create(email="taken@example.com")
-    customer = customer_create(email="ada@example.com")
+def test_patch_does_not_change_the_email_and_says_where_it_is_changed():
+    customer = customer_create(email="ada@example.com", name="Ada")
 
-    response = client_for(customer).patch(ME, {"email": "Taken@example.com"})
+    response = client_for(customer).patch(ME, {"email": "ada.king@example.com", "name": "Ada King"})
 
     assert response.status_code == 400
     assert error_fields(response.json()) == {"email"}
+    assert EMAIL_CHANGE in response.json()["errors"][0]["message"]
+    customer.refresh_from_db()
+    assert (customer.email, customer.name) == ("ada@example.com", "Ada")
+    assert outbox(CustomerUpdated.event_type) == []
+
+
+# --- the email: changed with the password, the same answer whether it was free or taken ------------
+
+
+def change_email(customer, email: str, password: str | None = PASSWORD, **extra):
+    body = {"email": email} if password is None else {"email": email, "password": password}
+    return client_for(customer).post(EMAIL_CHANGE, body, **extra)
+
+
+@pytest.mark.parametrize("password", [None, "not my password"], ids=["missing", "wrong"])
+def test_an_email_change_needs_the_current_password(password):
+    customer = customer_create(email="ada@example.com")
+
+    response = change_email(customer, "ada.king@example.com", password)
+
+    assert response.status_code == 400
+    assert error_fields(response.json()) == {"password"}
     customer.refresh_from_db()
     assert customer.email == "ada@example.com"
     assert outbox(CustomerUpdated.event_type) == []
+
+
+def test_an_email_change_to_a_free_email_takes_effect_and_publishes_customer_updated():
+    customer = customer_create(email="ada@example.com", name="Ada")
+
+    response = change_email(customer, " ADA.King@example.com")
+
+    assert response.status_code == 202, response.content
+    assert response.json() == {"email": "ada.king@example.com", "detail": EMAIL_CHANGE_RECEIVED}
+    customer.refresh_from_db()
+    assert customer.email == "ada.king@example.com"
+    [message] = outbox(CustomerUpdated.event_type)
+    assert message.payload == {"customer_id": str(customer.id), "email": "ada.king@example.com", "name": "Ada"}
+    assert (
+        client_for().post("/api/accounts/token/", {"email": "ada.king@example.com", "password": PASSWORD}).status_code
+        == 200
+    )
+
+
+def test_an_email_change_answers_alike_whether_the_email_is_free_or_taken():
+    customer_create(email="taken@example.com")
+    ada, bob = customer_create(email="ada@example.com"), customer_create(email="bob@example.com")
+
+    taken = change_email(ada, "Taken@example.com")
+    free = change_email(bob, "fresh@example.com")  # as long as the taken one: the same Content-Length
+
+    def answer(response):
+        headers = {name: value for name, value in response.items() if name != "X-Correlation-ID"}
+        return response.status_code, headers, {**response.json(), "email": None}
+
+    assert answer(taken) == answer(free)
+    assert taken.status_code == 202
+    ada.refresh_from_db()
+    assert ada.email == "ada@example.com"  # nothing changed for the taken one
+    assert [m.aggregate_id for m in outbox(CustomerUpdated.event_type)] == [str(bob.id)]
+
+
+def test_an_email_change_is_rate_limited_per_customer(settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "email_change": "2/hour"}
+    customer = customer_create(email="ada@example.com")
+    for number in range(2):
+        assert change_email(customer, f"ada{number}@example.com", "wrong").status_code == 400
+    response = change_email(customer, "ada9@example.com", REMOTE_ADDR="10.9.9.9")  # another device too
+    assert response.status_code == 429 and int(response["Retry-After"]) >= 1
+    customer.refresh_from_db()
+    assert customer.email == "ada@example.com"
 
 
 def test_patch_cannot_set_id_activity_timestamps_or_password():
@@ -106,10 +175,17 @@ def test_patch_cannot_set_id_activity_timestamps_or_password():
 def test_patch_validates_fields():
     customer = customer_create()
 
-    response = client_for(customer).patch(ME, {"email": "nope", "name": ""})
+    response = client_for(customer).patch(ME, {"name": ""})
 
     assert response.status_code == 400
-    assert error_fields(response.json()) == {"email", "name"}
+    assert error_fields(response.json()) == {"name"}
+
+
+def test_an_email_change_validates_the_email():
+    response = change_email(customer_create(), "nope")
+
+    assert response.status_code == 400
+    assert error_fields(response.json()) == {"email"}
 
 
 def test_password_change_needs_the_current_password():

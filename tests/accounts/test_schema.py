@@ -13,6 +13,7 @@ def test_openapi_schema_lists_every_accounts_endpoint(client):
         "/api/accounts/token/",
         "/api/accounts/token/refresh/",
         "/api/accounts/me/",
+        "/api/accounts/me/email/",
         "/api/accounts/me/password/",
         "/api/accounts/addresses/",
         "/api/accounts/addresses/{address_id}/",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from config.keys import generate_key_pair
-from tests.support.processes import REPO, clean_env
+from tests.support.processes import REPO, clean_env, settings_of
 
 
 def check_deploy(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -50,3 +50,14 @@ def test_check_deploy_names_what_plain_http_gives_up(tmp_path):
     assert result.returncode != 0
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in result.stderr + result.stdout
+
+
+def test_x_forwarded_proto_is_believed_behind_the_gateway_and_not_in_the_one_process_shop(tmp_path):
+    # A service is reached through the gateway, which sets the header; the one-process shop has nothing
+    # in front by default, so the header would be any client's claim.
+    kafka = {"EVENT_TRANSPORT": "kafka", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    assert settings_of(tmp_path, ["SECURE_PROXY_SSL_HEADER"])["SECURE_PROXY_SSL_HEADER"] is None
+    service = settings_of(tmp_path, ["SECURE_PROXY_SSL_HEADER"], SERVICE="catalog", **kafka)
+    assert service["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    trusted = settings_of(tmp_path, ["SECURE_PROXY_SSL_HEADER"], TRUST_X_FORWARDED_PROTO="true")
+    assert trusted["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]

@@ -326,3 +326,28 @@ def test_a_service_process_with_only_the_public_key_verifies_customer_tokens(tmp
         "forged": "rejected",
     }
     assert not list(tmp_path.glob("*.pem")), "a verifying service must not generate keys"
+
+
+CUSTOMER_ENDPOINTS = {
+    "accounts": "/api/accounts/me/",
+    "catalog": "/api/catalog/books/",  # public, but a token that is sent is checked
+    "orders": "/api/orders/cart/",
+    "recommendations": "/api/recommendations/me/",
+}
+
+
+@pytest.mark.django_db(databases=["default", "accounts", "catalog", "orders", "recommendations"])
+@pytest.mark.urls("config.urls")
+@pytest.mark.parametrize("audience", ["another-shop", None], ids=["wrong-audience", "no-audience"])
+@pytest.mark.parametrize("module", list(CUSTOMER_ENDPOINTS))
+def test_every_modules_real_endpoint_refuses_a_token_for_another_audience(client, module, audience):
+    from tests.accounts.factories import customer_create
+
+    customer = customer_create()
+    url = CUSTOMER_ENDPOINTS[module]
+    assert bearer(client, signed(claims(customer)), url=url).status_code == 200  # the same token, right audience
+    payload = claims(customer, aud=audience)
+    if audience is None:
+        del payload["aud"]
+
+    assert_unauthorized(bearer(client, signed(payload), url=url))

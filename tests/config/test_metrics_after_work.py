@@ -26,7 +26,10 @@ def value(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_a_checkout_counts_its_events_handlers_and_settle_time():
+def test_a_checkout_counts_its_events_handlers_and_settle_time(settings):
+    # The second order must reach catalog to be rejected there: the shop-wide share of unpaid copies
+    # (tests/orders/test_unpaid_holds.py) would refuse it at checkout, the one copy being held unpaid.
+    settings.ORDERS_MAX_UNPAID_SHARE_PER_BOOK = 0
     staff = staff_client()
     book = create_book(staff, title=f"Dune {uuid.uuid4().hex[:6]}", price="9.99", on_hand=1)
     before = {

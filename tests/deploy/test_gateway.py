@@ -1,18 +1,20 @@
 """The nginx gateway's own answers: the body limit as a 413 problem, and nothing of the request echoed unescaped.
 
 The template is rendered as scripts/services.sh renders it and served by a real nginx on a free port
-(its upstreams point at a closed port: these answers never reach a service).
+(its upstreams point at a closed port, but catalog's at a stand-in that echoes the headers it got).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import re
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,34 @@ def nginx_binary() -> str:
     return found
 
 
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """A stand-in service: answers with the request headers it received, as JSON."""
+
+    def do_GET(self):
+        body = json.dumps(dict(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def service():
+    """catalog's upstream: what the gateway forwards is what a service sees."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="module")
 def gateway_dir():
     """The gateway's files: its rendered config, and its access log (access.log)."""
@@ -41,12 +71,13 @@ def gateway_dir():
 
 
 @pytest.fixture(scope="module")
-def gateway(gateway_dir):
+def gateway(gateway_dir, service):
     workdir = gateway_dir
     port, closed = free_port(), free_port()
     values = {
         "QUIRE_GATEWAY_LISTEN": f"127.0.0.1:{port}",
-        **{f"QUIRE_{m}_UPSTREAM": f"127.0.0.1:{closed}" for m in ("ACCOUNTS", "CATALOG", "ORDERS", "RECOMMENDATIONS")},
+        **{f"QUIRE_{m}_UPSTREAM": f"127.0.0.1:{closed}" for m in ("ACCOUNTS", "ORDERS", "RECOMMENDATIONS")},
+        "QUIRE_CATALOG_UPSTREAM": f"127.0.0.1:{service}",
         "QUIRE_STATIC_ROOT": str(workdir),
         "QUIRE_ACCESS_LOG": str(workdir / "access.log"),
         "QUIRE_REQUEST_BODY_MAX_BYTES": str(LIMIT),
@@ -164,3 +195,22 @@ def test_the_access_log_is_json_lines_with_the_correlation_and_trace_ids(gateway
     refused = next(line for line in lines if line["status"] == 404)
     assert refused["level"] == "WARNING" and '"quoted"' in refused["message"]
     assert re.fullmatch(r"[0-9a-f]{32}", refused["correlation_id"]) and refused["trace_id"] == ""
+
+
+@pytest.mark.parametrize(
+    ("sent", "seen"),
+    [("https", "https"), (None, "http"), ("http", "http"), ("gopher", "http")],
+    ids=["from-a-tls-ingress", "none", "http", "nonsense"],
+)
+def test_an_https_ingress_in_front_is_what_the_services_see(gateway, sent, seen):
+    # Behind a TLS-terminating ingress the gateway's own $scheme is http: passing that on would make every
+    # service (SECURE_HTTPS=true) redirect to https, forever.
+    status, _, body = get(gateway, "/api/catalog/books/", headers=f"X-Forwarded-Proto: {sent}\r\n" if sent else "")
+    assert status == 200, body
+    assert json.loads(body)["X-Forwarded-Proto"] == seen
+
+
+def test_the_api_root_links_to_https_behind_a_tls_ingress(gateway):
+    status, _, body = get(gateway, "/api/", headers="X-Forwarded-Proto: https\r\n")
+    assert status == 200
+    assert json.loads(body)["orders"]["docs"] == "https://shop.example/api/orders/docs/"

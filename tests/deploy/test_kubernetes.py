@@ -485,3 +485,19 @@ def test_the_grouped_process_runs_like_the_base_s_services(validator):
             )
             compared += 1
     assert compared >= 9
+
+
+def test_the_shop_is_served_over_https_only(objects):
+    config = of_kind(objects, "ConfigMap")["quire-config"]["data"]
+    # The services redirect to HTTPS, send HSTS, mark cookies Secure; they know a request was HTTPS by the
+    # X-Forwarded-Proto the ingress sets and the gateway keeps (tests/deploy/test_gateway.py).
+    assert config["SECURE_HTTPS"] == "true"
+    assert config.get("TRUST_X_FORWARDED_PROTO", "true") == "true"
+    origins = config["CSRF_TRUSTED_ORIGINS"].split(",")
+    ingresses = of_kind(objects, "Ingress")
+    assert ingresses
+    for name, ingress in ingresses.items():
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        covered = {host for tls in ingress["spec"].get("tls", []) if tls.get("secretName") for host in tls["hosts"]}
+        assert hosts <= covered, f"Ingress {name}: no certificate for {sorted(hosts - covered)}"
+        assert {f"https://{host}" for host in hosts} <= set(origins), name

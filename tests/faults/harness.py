@@ -49,6 +49,18 @@ SETTLE_TIMEOUT = float(os.environ.get("QUIRE_FAULTS_SETTLE_TIMEOUT", "90"))
 #: ``2`` keeps kafka-python's own log in the relays' and consumers' logs (to diagnose a failed drill).
 VERBOSITY = os.environ.get("QUIRE_FAULTS_VERBOSITY", "1")
 
+#: A drill's few customers place a hundred orders in minutes and pay none: the caps on unpaid copies
+#: (tests/orders/test_unpaid_holds.py) and the rate limits on checkouts and carts (tests/web/test_throttling.py)
+#: would refuse them, and are not what a drill is about.
+DRILL_LIMITS = {
+    "ORDERS_MAX_UNPAID_COPIES_PER_BOOK": "0",
+    "ORDERS_MAX_UNPAID_COPIES": "0",
+    "ORDERS_MAX_UNPAID_SHARE_PER_BOOK": "0",
+    "THROTTLE_CHECKOUT_RATE": "",
+    "THROTTLE_CART_RATE": "",
+    "THROTTLE_PAYMENT_DECLINED_RATE": "",
+}
+
 
 @dataclass(frozen=True)
 class Infra:
@@ -205,10 +217,7 @@ class SplitShop:
             QUIRE_VAR_DIR=str(self.workdir / "var"),
             JWT_PUBLIC_KEY_FILE=str(self.keys.public_file),
             PYTHONUNBUFFERED="1",
-            # A drill's few customers place a hundred orders and pay none: the cap on unpaid copies
-            # (tested in tests/orders/test_unpaid_holds.py) would refuse them, and is not what a drill is about.
-            ORDERS_MAX_UNPAID_COPIES_PER_BOOK="0",
-            ORDERS_MAX_UNPAID_COPIES="0",
+            **DRILL_LIMITS,
         )
 
     def log_path(self, name: str) -> Path:

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.faults.harness import SETTLE_TIMEOUT, SETTLED, START_TIMEOUT, Placed
+from tests.faults.harness import DRILL_LIMITS, SETTLE_TIMEOUT, SETTLED, START_TIMEOUT, Placed
 from tests.faults.load import OrderStream
 from tests.support import postgres
 from tests.support.http import Client, wait_answering
@@ -131,9 +131,8 @@ class LiveShop:
             JWT_PUBLIC_KEY_FILE=str(self.keys.public_file),
             JWT_PRIVATE_KEY_FILE=str(self.private_file),
             PYTHONUNBUFFERED="1",
-            # Its few customers place hundreds of unpaid orders: the hoarding caps would refuse them (409).
-            ORDERS_MAX_UNPAID_COPIES_PER_BOOK="0",
-            ORDERS_MAX_UNPAID_COPIES="0",
+            # Its few customers place hundreds of unpaid orders: the hoarding caps and rate limits would refuse them.
+            **DRILL_LIMITS,
         )
 
     def create(self) -> None:

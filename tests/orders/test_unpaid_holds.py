@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from orders import holds
+from orders import holds, services
 from orders.models import Order
 from tests.orders.factories import (
     VALID_CARD,
@@ -20,6 +20,7 @@ from tests.orders.factories import (
     place_order,
     product,
 )
+from tests.support.databases import on_each_database, use_database
 
 pytestmark = pytest.mark.django_db(databases=["orders", "default"])
 
@@ -154,7 +155,7 @@ def test_unpaid_copies_of_one_book_are_capped_with_a_problem_that_says_why(setti
     [error] = body["errors"]
     assert error["field"] == "lines[1].quantity" and error["code"] == "unpaid_copies_per_book"
     assert "already hold 2" in error["message"] and "at most 1 more" in error["message"]
-    assert body["limits"] == {"per_book": 3, "total": 0, "held": 2}
+    assert body["limits"] == {"per_book": 3, "total": 0, "held": 2, "shop_share": 0.5}
     assert Order.objects.filter(customer_id=customer_id).count() == 1
     # One more copy fits; another customer has a cap of their own.
     assert checkout(client, [(dune, 1)]).status_code == 201
@@ -218,7 +219,71 @@ def test_a_cart_checkout_over_the_cap_names_the_cart_line_and_keeps_the_cart(set
 def test_no_limit_when_set_to_zero(settings):
     settings.ORDERS_MAX_UNPAID_COPIES_PER_BOOK = 0
     settings.ORDERS_MAX_UNPAID_COPIES = 0
+    settings.ORDERS_MAX_UNPAID_SHARE_PER_BOOK = 0
     client, _ = customer_client()
     book = product()
     assert checkout(client, [(book, 99)]).status_code == 201
     assert checkout(client, [(book, 99)]).status_code == 201
+
+
+# --- the shop-wide share (many accounts of one hoarder) ------------------------------------------------
+
+
+@pytest.fixture
+def half_may_wait(settings):
+    """The default share, whatever the environment says: half of a book's copies may wait for payment."""
+    settings.ORDERS_MAX_UNPAID_SHARE_PER_BOOK = 0.5
+
+
+@on_each_database
+def test_many_accounts_together_cannot_hold_more_than_the_share_of_a_book(database, half_may_wait):
+    use_database(database, "orders")
+    book, other = product(available=10), product(available=10)
+    farm = [customer_client()[0] for _ in range(4)]
+    # Each account stays far under its own cap (10 of a book); together they reach half the copies.
+    assert checkout(farm[0], [(book, 3)]).status_code == 201
+    assert checkout(farm[1], [(book, 2)]).status_code == 201
+
+    refused = checkout(farm[2], [(other, 1), (book, 1)])
+
+    assert refused.status_code == 409, refused.json()
+    body = refused.json()
+    assert body["code"] == "unpaid_hold_limit" and body["limits"]["shop_share"] == 0.5
+    [error] = body["errors"]
+    assert error["field"] == "lines[1].quantity" and error["code"] == "unpaid_copies_shop"
+    assert "50% of its copies" in error["message"]
+    # A paying customer's order is not held back by them, and another book is not concerned.
+    assert checkout(farm[3], [(other, 4)]).status_code == 201
+
+
+@on_each_database
+def test_copies_reserved_for_unpaid_orders_count_as_the_books_copies(database, half_may_wait):
+    use_database(database, "orders")
+    book = product(available=4)
+    first, first_id = customer_client()
+    order = confirmed_order(first_id, (book, 2))  # catalog reserved 2: orders' copy now says 2 available
+    services.product_stock_apply(book_id=book.book_id, available=2, as_of=timezone.now())
+
+    # 2 held of 4 copies (2 on the shelf, 2 reserved): half of them wait for payment.
+    second, _ = customer_client()
+    assert checkout(second, [(book, 1)]).json()["errors"][0]["code"] == "unpaid_copies_shop"
+    assert first.post(url(order, "pay"), VALID_CARD, format="json").status_code == 200  # paid: no longer waiting
+    assert checkout(second, [(book, 1)]).status_code == 201
+
+
+@on_each_database
+def test_a_first_order_is_never_refused_by_the_share_catalog_decides(database, half_may_wait):
+    use_database(database, "orders")
+    scarce, gone = product(available=1), product(available=0)
+    client, _ = customer_client()
+    assert checkout(client, [(scarce, 1)]).status_code == 201  # one copy may always wait
+    assert checkout(customer_client()[0], [(gone, 2)]).status_code == 201  # refused by the reservation, not here
+    assert checkout(customer_client()[0], [(scarce, 1)]).status_code == 409
+
+
+def test_a_share_outside_0_to_1_stops_the_start(tmp_path):
+    from tests.config.test_configuration_errors import start_django
+
+    result = start_django(tmp_path, ORDERS_MAX_UNPAID_SHARE_PER_BOOK="50")
+    assert result.returncode != 0
+    assert "ORDERS_MAX_UNPAID_SHARE_PER_BOOK=50.0 is not a share: set a number from 0 (no limit) to 1" in result.stderr

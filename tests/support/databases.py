@@ -18,9 +18,9 @@ on_each_database = pytest.mark.parametrize(
 )
 
 
-def use_database(database: str) -> None:
-    """Skip the variant that the other stage runs: each stage runs its own database's variant once."""
-    vendor = connections["default"].vendor
+def use_database(database: str, alias: str = "default") -> None:
+    """Skip the variant that the other stage runs (by ``alias``'s engine): each stage runs its own variant once."""
+    vendor = connections[alias].vendor
     if database == "postgresql" and vendor != "postgresql":
         pytest.skip("the PostgreSQL stage runs this one")
     if database == "configured" and vendor == "postgresql":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import signal
@@ -38,6 +39,18 @@ def clean_env(**overrides: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not _QUIRE_SETTINGS.match(name)}
     env.update(overrides)
     return env
+
+
+def settings_of(var_dir: Path, names: Iterable[str], **env: str) -> dict:
+    """The values of the settings ``names`` in a process started with ``env`` (e.g. ``SERVICE=catalog``)."""
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{name: getattr(settings, name, None) for name in {list(names)!r}}}))"
+    )
+    environment = clean_env(QUIRE_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="config.settings", **env)
+    result = subprocess.run([PYTHON, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def free_port() -> int:

@@ -14,12 +14,13 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import Address
-from orders.models import CartItem
+from orders.models import CartItem, Order
 from orders.services import MAX_ORDER_LINES
 from tests.accounts.factories import address_create, client_for, customer_create
 from tests.catalog.factories import book_create, books_bulk_create
 from tests.orders.factories import customer_client, product
 from tests.support.databases import on_each_database, use_database
+from tests.support.processes import settings_of
 from web.limits import BIGINT_MAX, JSON_MAX_DEPTH
 
 pytestmark = pytest.mark.django_db(databases=["default", "accounts", "catalog", "orders"])
@@ -122,11 +123,12 @@ def test_a_body_over_the_limit_is_a_413_problem_with_the_limit(settings):
     assert str(limit) in problem["detail"]
 
 
-def test_the_limit_is_one_setting_for_the_middleware_and_django_reading():
-    from django.conf import settings
-
-    assert settings.REQUEST_BODY_MAX_BYTES == 1024 * 1024  # the documented default
-    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == settings.REQUEST_BODY_MAX_BYTES
+def test_the_limit_is_one_setting_for_the_middleware_and_django_reading(tmp_path):
+    names = ["REQUEST_BODY_MAX_BYTES", "DATA_UPLOAD_MAX_MEMORY_SIZE"]
+    default = settings_of(tmp_path, names)
+    assert default == dict.fromkeys(names, 1024 * 1024)  # the documented default
+    # One variable sets both: the middleware's Content-Length check and Django's own read limit.
+    assert settings_of(tmp_path, names, REQUEST_BODY_MAX_BYTES="12345") == dict.fromkeys(names, 12345)
 
 
 @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100)
@@ -161,13 +163,15 @@ def test_nan_is_not_json():
 @on_each_database
 @pytest.mark.parametrize("param", ["offset", "limit"])
 def test_integers_beyond_the_range_in_pagination_parameters(database, param):
-    use_database(database)
-    client, _ = customer_client()
+    use_database(database, "orders")
+    client, customer_id = customer_client()
+    orders_create(customer_id, 101)
     response = client.get("/api/orders/", {param: str(TOO_BIG)})
     if param == "offset":
         assert_problem(response, 400, "offset")
     else:  # capped, as every page size is
         assert response.status_code == 200
+        assert len(response.json()["results"]) == 100
 
 
 @on_each_database
@@ -176,7 +180,7 @@ def test_integers_beyond_the_range_in_pagination_parameters(database, param):
     [("author", TOO_BIG), ("author", f"1,{TOO_BIG}"), ("year_min", 2**31), ("year_max", -(2**31) - 1)],
 )
 def test_integers_beyond_the_range_in_filters(database, param, value):
-    use_database(database)
+    use_database(database, "orders")
     assert_problem(APIClient().get(BOOKS, {param: str(value)}), 400, param)
 
 
@@ -185,7 +189,7 @@ def test_integers_beyond_the_range_in_filters(database, param, value):
     "path", [f"{BOOKS}{TOO_BIG}/", f"/api/catalog/authors/{TOO_BIG}/", f"/api/orders/cart/items/{TOO_BIG}/"]
 )
 def test_integers_beyond_the_range_in_paths_are_not_found(database, path):
-    use_database(database)
+    use_database(database, "orders")
     client, _ = customer_client()
     assert_problem(client.get(path), 404)
 
@@ -199,14 +203,14 @@ def test_integers_beyond_the_range_in_paths_are_not_found(database, path):
     ],
 )
 def test_integers_beyond_the_range_in_bodies(database, url, body, field):
-    use_database(database)
+    use_database(database, "orders")
     client, _ = customer_client()
     assert_problem(client.post(url, body, format="json"), 400, field)
 
 
 @on_each_database
 def test_integers_beyond_the_range_in_checkout_lines(database):
-    use_database(database)
+    use_database(database, "orders")
     client, _ = customer_client()
     response = client.post(
         "/api/orders/", {"lines": [{"book_id": TOO_BIG, "quantity": 1}]}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
@@ -237,6 +241,10 @@ def test_options_on_object_endpoints_for_a_signed_in_customer():
 # --- page sizes and cart size ------------------------------------------------------------------------
 
 
+def orders_create(customer_id, count: int) -> None:
+    Order.objects.bulk_create([Order(customer_id=customer_id, currency="EUR") for _ in range(count)])
+
+
 def test_addresses_and_orders_pages_are_capped():
     customer = customer_create()
     Address.objects.bulk_create(
@@ -248,6 +256,13 @@ def test_addresses_and_orders_pages_are_capped():
     body = client_for(customer).get("/api/accounts/addresses/", {"limit": 10_000}).json()
     assert body["count"] == 111
     assert len(body["results"]) == 100
+
+    client, customer_id = customer_client()
+    orders_create(customer_id, 105)
+    body = client.get("/api/orders/", {"limit": 10_000}).json()
+    assert body["count"] == 105
+    assert len(body["results"]) == 100
+    assert len(client.get("/api/orders/").json()["results"]) == 20  # the default page
 
 
 def test_a_cart_holds_no_more_lines_than_a_checkout_takes():

@@ -30,7 +30,7 @@ def test_every_operation_documents_its_problem_responses(module):
     assert "Problem" in schema["components"]["schemas"]
     for path, method, operation in operations(schema):
         responses = operation["responses"]
-        expected = {"400", "401", "429"}
+        expected = {"400", "401", "405", "429", "503"}
         if "{" in path:
             expected.add("404")
         if method in {"post", "put", "patch"}:
@@ -41,6 +41,16 @@ def test_every_operation_documents_its_problem_responses(module):
                 content = response["content"]
                 assert list(content) == ["application/problem+json"], (method, path, code)
                 assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_429_and_503_document_retry_after_and_405_allow(module):
+    for path, method, operation in operations(schema_of(module)):
+        responses = operation["responses"]
+        for code in ("429", "503"):
+            header = responses[code]["headers"]["Retry-After"]
+            assert header["required"] and header["schema"] == {"type": "integer", "minimum": 1}, (method, path, code)
+        assert "Allow" in responses["405"]["headers"], (method, path)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -70,3 +80,12 @@ def test_page_parameters_document_their_bounds():
         p for p in schema_of("catalog")["paths"]["/api/catalog/books/"]["get"]["parameters"] if p["name"] == "author"
     )
     assert author["schema"]["items"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
+
+@pytest.mark.django_db(databases=["default", "catalog"])
+def test_a_parameter_whose_type_refuses_an_empty_value_says_that_empty_means_its_default():
+    books = {p["name"]: p for p in schema_of("catalog")["paths"]["/api/catalog/books/"]["get"]["parameters"]}
+    assert books["ordering"]["allowEmptyValue"] and books["page_size"]["allowEmptyValue"]
+    assert "allowEmptyValue" not in books["search"]  # free text takes "" anyway
+    for query in ("?ordering=", "?page_size=", "?status=", "?year_min=", "?in_stock="):
+        assert APIClient().get(f"/api/catalog/books/{query}").status_code == 200, query
