@@ -262,6 +262,7 @@ THROTTLE_RATES = {
     "password_change": env.str("THROTTLE_PASSWORD_CHANGE_RATE", default="5/min"),  # per customer and per address
     "admin_login": env.str("THROTTLE_ADMIN_LOGIN_RATE", default="10/min"),  # per client address
     "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/min"),  # per username
+    "service_map": env.str("THROTTLE_SERVICE_MAP_RATE", default="60/min"),  # /api/map/ and /api/map/svg/, per address
 }
 for _scope, _rate in THROTTLE_RATES.items():
     try:

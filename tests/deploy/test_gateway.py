@@ -1,7 +1,8 @@
 """The nginx gateway's own answers: the body limit as a 413 problem, and nothing of the request echoed unescaped.
 
 The template is rendered as scripts/services.sh renders it and served by a real nginx on a free port
-(its upstreams point at a closed port: these answers never reach a service).
+(its upstreams point at a closed port: these answers never reach a service); the routes that do reach
+a service are checked against stand-in services that echo what they were asked.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,7 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.deploy
 LIMIT = 1048576  # the services' REQUEST_BODY_MAX_BYTES default
+MODULES = ("accounts", "catalog", "orders", "recommendations")
 
 
 def nginx_binary() -> str:
@@ -32,13 +37,14 @@ def nginx_binary() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def gateway():
+@contextlib.contextmanager
+def running_gateway(upstreams: dict[str, int]) -> Iterator[int]:
+    """The template rendered for these upstream ports (module -> port) and served by nginx; its port."""
     workdir = Path(tempfile.mkdtemp(prefix="quire-gateway-"))
-    port, closed = free_port(), free_port()
+    port = free_port()
     values = {
         "QUIRE_GATEWAY_LISTEN": f"127.0.0.1:{port}",
-        **{f"QUIRE_{m}_UPSTREAM": f"127.0.0.1:{closed}" for m in ("ACCOUNTS", "CATALOG", "ORDERS", "RECOMMENDATIONS")},
+        **{f"QUIRE_{module.upper()}_UPSTREAM": f"127.0.0.1:{upstream}" for module, upstream in upstreams.items()},
         "QUIRE_STATIC_ROOT": str(workdir),
         "QUIRE_ACCESS_LOG": str(workdir / "access.log"),
         "QUIRE_REQUEST_BODY_MAX_BYTES": str(LIMIT),
@@ -60,6 +66,49 @@ def gateway():
         process.terminate()
         process.wait(timeout=20)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    """Every upstream a closed port: the gateway's own answers only."""
+    closed = free_port()
+    with running_gateway(dict.fromkeys(MODULES, closed)) as port:
+        yield port
+
+
+class EchoUpstream(BaseHTTPRequestHandler):
+    """A stand-in service: answers with its own name, the path it was asked and the prefix header."""
+
+    def do_GET(self):
+        body = json.dumps(
+            {"upstream": self.server.name, "path": self.path, "prefix": self.headers.get("X-Forwarded-Prefix")}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        """Quiet: the test reads the answers, not a log."""
+
+
+@pytest.fixture(scope="module")
+def gateway_to_echoes():
+    """The gateway with one stand-in service per module behind it."""
+    servers = {}
+    for module in MODULES:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), EchoUpstream)
+        server.name = module
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[module] = server
+    try:
+        with running_gateway({module: server.server_address[1] for module, server in servers.items()}) as port:
+            yield port
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
 
 
 def _connects(port: int) -> bool:
@@ -127,3 +176,20 @@ def test_a_body_over_the_limit_is_a_413_problem_with_the_same_limit_as_django(ga
     assert status == 413 and headers["content-type"] == "application/problem+json"
     problem = json.loads(answer)
     assert problem["status"] == 413 and str(LIMIT) in problem["detail"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_process_map_is_reachable_at_map_module(gateway_to_echoes, module):
+    for target, path in ((f"/map/{module}/", "/api/map/"), (f"/map/{module}/svg/", "/api/map/svg/")):
+        status, _, body = get(gateway_to_echoes, target)
+        assert status == 200, target
+        assert json.loads(body) == {"upstream": module, "path": path, "prefix": f"/map/{module}/"}
+
+
+def test_only_the_map_routes_forward_a_prefix_and_a_clients_own_is_dropped(gateway_to_echoes):
+    request = (
+        b"GET /api/orders/ HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-Prefix: /evil/\r\nConnection: close\r\n\r\n"
+    )
+    status, _, body = raw_request(gateway_to_echoes, request)
+    assert status == 200
+    assert json.loads(body) == {"upstream": "orders", "path": "/api/orders/", "prefix": None}
