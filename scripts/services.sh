@@ -10,7 +10,7 @@
 #   stop     the gateway and the services this script started; with --all also PostgreSQL and Kafka.
 #   status   what runs, and whether the gateway and each service answer; exit 1 if anything is down.
 #   manage   run `manage.py ARGS...` as the service that serves MODULE (its databases, Kafka settings), e.g.
-#            scripts/services.sh manage orders createsuperuser
+#            scripts/services.sh manage accounts createsuperuser   (staff: once, in accounts; every admin accepts them)
 #            scripts/services.sh manage catalog import_catalog books.csv
 #
 # Environment (all optional):
@@ -402,7 +402,7 @@ Quire (services) runs behind the gateway on $base/
   orders          $base/api/orders/      admin $base/admin/orders/      ($(service_of orders) on 127.0.0.1:$(service_port "$(service_of orders)"))
   recommendations $base/api/recommendations/  admin $base/admin/recommendations/  ($(service_of recommendations) on 127.0.0.1:$(service_port "$(service_of recommendations)"))
   logs            $STATE/<service>.log, $STATE/nginx/logs/
-  staff user      scripts/services.sh manage <module> createsuperuser   (each service has its own staff)
+  staff user      scripts/services.sh manage accounts createsuperuser   (once: every admin accepts accounts' staff)
   stop            make services-stop   (scripts/services.sh stop [--all])
 EOF
 }
