@@ -218,4 +218,10 @@ class IdempotencyRecordAdmin(CustomerNameMixin, UUIDSearchMixin, ReadOnlyMixin, 
     exclude = ["lock_token"]
 
 
-admin.site.register(CustomerAccess, CustomerAccessAdmin)
+@admin.register(CustomerAccess)
+class OrdersCustomerAccessAdmin(CustomerNameMixin, UUIDSearchMixin, CustomerAccessAdmin):
+    """Whose tokens orders refuses, by name and email from its customer copy."""
+
+    list_display = ["customer", "email", "customer_id", "active", "as_of"]
+    search_fields = ["=customer_id"]
+    uuid_search_fields = ("customer_id",)
