@@ -69,11 +69,15 @@ upper() { printf '%s' "$1" | tr '[:lower:]' '[:upper:]'; }
 # The processes of QUIRE_SERVICES, each as its `+` name (accounts+catalog+orders), into SERVICES;
 # every module exactly once, or the start fails saying what to set.
 parse_services() {
-    local word module seen=" " modules
+    local word module seen=" " modules words
     SERVICES=()
-    for word in ${QUIRE_SERVICES:-${MODULES[*]}}; do
+    read -r -a words <<<"${QUIRE_SERVICES:-${MODULES[*]}}"  # split on blanks, no glob expansion
+    for word in "${words[@]}"; do
+        [[ $word != *,* ]] \
+            || die "QUIRE_SERVICES joins modules with +, not a comma ('$word'): set it like \"accounts+catalog+orders recommendations\""
+        [[ $word != +* && $word != *+ && $word != *++* ]] \
+            || die "QUIRE_SERVICES has an empty module in '$word': join modules with one + between two names, like \"accounts+catalog+orders recommendations\""
         IFS=+ read -r -a modules <<<"$word"
-        ((${#modules[@]} > 0)) || die "QUIRE_SERVICES has an empty service: set it like \"accounts+catalog+orders recommendations\""
         for module in "${modules[@]}"; do
             [[ " ${MODULES[*]} " == *" $module "* ]] \
                 || die "QUIRE_SERVICES names '$module', not a module: set it to words of ${MODULES[*]} joined by +"
