@@ -312,6 +312,7 @@ THROTTLE_RATES = {
     "payment_declined": env.str("THROTTLE_PAYMENT_DECLINED_RATE", default="5/hour"),
     # Failed staff logins at one username from one address.
     "admin_login_account": env.str("THROTTLE_ADMIN_LOGIN_ACCOUNT_RATE", default="5/hour"),
+    "service_map": env.str("THROTTLE_SERVICE_MAP_RATE", default="60/min"),  # /api/map/ and /api/map/svg/, per address
 }
 for _scope, _rate in THROTTLE_RATES.items():
     try:

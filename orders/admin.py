@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery
 
 from orders import services
 from orders.errors import IllegalTransition
@@ -106,10 +106,14 @@ class CartItemInline(admin.TabularInline):
     fields = ["book_id", "title", "quantity", "added_at", "updated_at"]
     readonly_fields = ["title", "added_at", "updated_at"]
 
+    def get_queryset(self, request):
+        # Every item's title in the items' own query, not one lookup per item.
+        titles = Product.objects.filter(book_id=OuterRef("book_id")).values("title")[:1]
+        return super().get_queryset(request).annotate(product_title=Subquery(titles))
+
     @admin.display(description="title")
     def title(self, item: CartItem) -> str:
-        product = Product.objects.filter(book_id=item.book_id).only("title").first()
-        return product.title if product and product.title else "—"
+        return getattr(item, "product_title", None) or "—"
 
 
 @admin.register(Cart)
@@ -121,9 +125,12 @@ class CartAdmin(CustomerNameMixin, UUIDSearchMixin, admin.ModelAdmin):
     readonly_fields = ["customer", "email", "customer_id", "created_at", "updated_at"]
     inlines = [CartItemInline]
 
-    @admin.display(description="items")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(items_in_cart=Count("items"))
+
+    @admin.display(description="items", ordering="items_in_cart")
     def item_count(self, cart: Cart) -> int:
-        return cart.items.count()
+        return cart.items_in_cart
 
 
 class OrderLineInline(ReadOnlyMixin, admin.TabularInline):
@@ -218,4 +225,10 @@ class IdempotencyRecordAdmin(CustomerNameMixin, UUIDSearchMixin, ReadOnlyMixin, 
     exclude = ["lock_token"]
 
 
-admin.site.register(CustomerAccess, CustomerAccessAdmin)
+@admin.register(CustomerAccess)
+class OrdersCustomerAccessAdmin(CustomerNameMixin, UUIDSearchMixin, CustomerAccessAdmin):
+    """Whose tokens orders refuses, by name and email from its customer copy."""
+
+    list_display = ["customer", "email", "customer_id", "active", "as_of"]
+    search_fields = ["=customer_id"]
+    uuid_search_fields = ("customer_id",)

@@ -10,7 +10,7 @@
 #   stop     the gateway and the services this script started; with --all also PostgreSQL and Kafka.
 #   status   what runs, and whether the gateway and each service answer; exit 1 if anything is down.
 #   manage   run `manage.py ARGS...` as the service that serves MODULE (its databases, Kafka settings), e.g.
-#            scripts/services.sh manage orders createsuperuser
+#            scripts/services.sh manage accounts createsuperuser   (staff: once, in accounts; every admin accepts them)
 #            scripts/services.sh manage catalog import_catalog books.csv
 #
 # Environment (all optional):
@@ -69,11 +69,15 @@ upper() { printf '%s' "$1" | tr '[:lower:]' '[:upper:]'; }
 # The processes of QUIRE_SERVICES, each as its `+` name (accounts+catalog+orders), into SERVICES;
 # every module exactly once, or the start fails saying what to set.
 parse_services() {
-    local word module seen=" " modules
+    local word module seen=" " modules words
     SERVICES=()
-    for word in ${QUIRE_SERVICES:-${MODULES[*]}}; do
+    read -r -a words <<<"${QUIRE_SERVICES:-${MODULES[*]}}"  # split on blanks, no glob expansion
+    for word in "${words[@]}"; do
+        [[ $word != *,* ]] \
+            || die "QUIRE_SERVICES joins modules with +, not a comma ('$word'): set it like \"accounts+catalog+orders recommendations\""
+        [[ $word != +* && $word != *+ && $word != *++* ]] \
+            || die "QUIRE_SERVICES has an empty module in '$word': join modules with one + between two names, like \"accounts+catalog+orders recommendations\""
         IFS=+ read -r -a modules <<<"$word"
-        ((${#modules[@]} > 0)) || die "QUIRE_SERVICES has an empty service: set it like \"accounts+catalog+orders recommendations\""
         for module in "${modules[@]}"; do
             [[ " ${MODULES[*]} " == *" $module "* ]] \
                 || die "QUIRE_SERVICES names '$module', not a module: set it to words of ${MODULES[*]} joined by +"
@@ -405,7 +409,7 @@ Quire (services) runs behind the gateway on $base/
   orders          $base/api/orders/      admin $base/admin/orders/      ($(service_of orders) on 127.0.0.1:$(service_port "$(service_of orders)"))
   recommendations $base/api/recommendations/  admin $base/admin/recommendations/  ($(service_of recommendations) on 127.0.0.1:$(service_port "$(service_of recommendations)"))
   logs            $STATE/<service>.log, $STATE/nginx/logs/
-  staff user      scripts/services.sh manage <module> createsuperuser   (each service has its own staff)
+  staff user      scripts/services.sh manage accounts createsuperuser   (once: every admin accepts accounts' staff)
   stop            make services-stop   (scripts/services.sh stop [--all])
 EOF
 }

@@ -1,7 +1,13 @@
-"""docs/asyncapi.yaml: an AsyncAPI 3.0 document whose every reference resolves and whose schemas
-accept the records the relay really sends (a real customer registration's outbox row)."""
+"""docs/asyncapi.yaml: an AsyncAPI 3.0 document valid against the official AsyncAPI 3.0.0 JSON Schema,
+whose every reference resolves and whose schemas accept the records the relay really sends (a real
+customer registration's outbox row)."""
 
 from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,6 +22,45 @@ from config.contracts import contracts, subscriptions
 from messaging.models import OutboxMessage
 
 DOCUMENT_URI = "urn:quire:asyncapi"
+#: The AsyncAPI Initiative's schema of the 3.0.0 specification, vendored (see its README.md for the source).
+SCHEMA = Path(__file__).parent / "asyncapi_schema" / "3.0.0.json"
+SCHEMA_SHA256 = "d4571a420e6ffb7fcc7066c95a6db1202f299a3c51daa103d0706bf30f95e626"
+
+
+@pytest.fixture(scope="module")
+def asyncapi_validator() -> Draft7Validator:
+    data = SCHEMA.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == SCHEMA_SHA256, f"{SCHEMA} is not the vendored @asyncapi/specs file"
+    schema = json.loads(data)
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema)
+
+
+def errors_of(validator: Draft7Validator, document: dict) -> list[str]:
+    found = validator.iter_errors(document)
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message[:200]}" for error in found]
+
+
+def test_the_document_is_valid_against_the_official_asyncapi_3_schema(asyncapi_validator):
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml").read_text())
+
+    assert errors_of(asyncapi_validator, document) == []
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        lambda d: d["operations"]["orders_publishes"].update(action="publish"),  # 2.x's verb, not 3.0's
+        lambda d: d["channels"]["ordersEvents"].update(address=42),
+        lambda d: d.update(info={"title": "Quire events"}),  # no version
+        lambda d: d.update(topics={}),  # not a field of the document
+    ],
+)
+def test_the_schema_check_catches_a_document_that_is_not_asyncapi_3(asyncapi_validator, plant):
+    document = copy.deepcopy(asyncapi_document())
+    plant(document)
+
+    assert errors_of(asyncapi_validator, document)
 
 
 def refs(node, found=None):

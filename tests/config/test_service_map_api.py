@@ -7,6 +7,9 @@ import shutil
 import pytest
 from rest_framework.test import APIClient
 
+from config import map_views
+from config.module_map import service_map_svg
+
 
 @pytest.mark.django_db(databases=["default"])
 def test_the_map_of_the_one_process_shop():
@@ -79,9 +82,64 @@ def test_the_map_as_svg():
 @pytest.mark.django_db(databases=["default"])
 def test_without_dot_the_svg_is_a_problem_that_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # a host without graphviz
+    monkeypatch.setattr(map_views, "_pictures", {})  # a process that has not drawn its map yet
 
     response = APIClient().get("/api/map/svg/")
 
     assert response.status_code == 503
     assert response["Content-Type"] == "application/problem+json"
     assert "scripts/dev/graphviz.sh ensure" in response.json()["detail"]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot (scripts/dev/graphviz.sh ensure)")
+@pytest.mark.django_db(databases=["default"])
+def test_the_svg_is_drawn_once_per_process_not_per_request(monkeypatch):
+    monkeypatch.setattr(map_views, "_pictures", {})
+    drawn = []
+
+    def draw(data):
+        drawn.append(data["grouping"])
+        return service_map_svg(data)
+
+    monkeypatch.setattr(map_views, "service_map_svg", draw)
+    client = APIClient()
+
+    answers = [client.get("/api/map/svg/") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({a.content for a in answers}) == 1
+    assert drawn == ["accounts+catalog+orders+recommendations"]  # one dot process, not three
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_a_process_draws_the_map_of_its_own_configuration_even_after_drawing_another(settings):
+    client = APIClient()
+    assert [p["this"] for p in client.get("/api/map/").json()["processes"]] == [True]
+    settings.SERVED_MODULES = ("recommendations",)
+    settings.EVENT_TRANSPORT = "kafka"
+
+    assert [p["name"] for p in client.get("/api/map/").json()["processes"]] == ["recommendations", "elsewhere"]
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_the_map_is_public_and_throttled_per_address(settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "service_map": "2/min"}
+    client = APIClient()
+
+    statuses = [client.get(path).status_code for path in ("/api/map/", "/api/map/", "/api/map/svg/")]
+
+    assert statuses[:2] == [200, 200]
+    refused = client.get("/api/map/")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert refused["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_through_the_gateway_the_picture_is_linked_where_the_gateway_serves_it():
+    client = APIClient()
+
+    at_gateway = client.get("/api/map/", HTTP_X_FORWARDED_PREFIX="/map/orders/").json()
+    forged = client.get("/api/map/", HTTP_X_FORWARDED_PREFIX="https://elsewhere.example/").json()
+
+    assert at_gateway["svg"] == "http://testserver/map/orders/svg/"
+    assert forged["svg"] == "http://testserver/api/map/svg/"

@@ -1,7 +1,8 @@
 """The nginx gateway's own answers: the body limit as a 413 problem, and nothing of the request echoed unescaped.
 
 The template is rendered as scripts/services.sh renders it and served by a real nginx on a free port
-(its upstreams point at a closed port, but catalog's at a stand-in that echoes the headers it got).
+(its upstreams point at a closed port, but catalog's at a stand-in); the routes that reach a service are
+checked against stand-in services that echo what they were asked.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.deploy
 LIMIT = 1048576  # the services' REQUEST_BODY_MAX_BYTES default
+MODULES = ("accounts", "catalog", "orders", "recommendations")
 
 
 def nginx_binary() -> str:
@@ -34,50 +37,45 @@ def nginx_binary() -> str:
     return found
 
 
-class _Echo(http.server.BaseHTTPRequestHandler):
-    """A stand-in service: answers with the request headers it received, as JSON."""
+class EchoUpstream(http.server.BaseHTTPRequestHandler):
+    """A stand-in service: answers with its own name, the path it was asked and the headers it got."""
 
     def do_GET(self):
-        body = json.dumps(dict(self.headers.items())).encode()
+        body = json.dumps({"upstream": self.server.name, "path": self.path, "headers": dict(self.headers.items())})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body.encode())))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(body.encode())
 
-    def log_message(self, *args):
-        pass
+    def log_message(self, format, *args):
+        """Quiet: the tests read the answers, not a log."""
 
 
 @pytest.fixture(scope="module")
-def service():
-    """catalog's upstream: what the gateway forwards is what a service sees."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def echoes() -> Iterator[dict[str, int]]:
+    """One stand-in service per module: module -> port."""
+    servers = {}
+    for module in MODULES:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoUpstream)
+        server.name = module
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[module] = server
     try:
-        yield server.server_address[1]
+        yield {module: server.server_address[1] for module, server in servers.items()}
     finally:
-        server.shutdown()
-        server.server_close()
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
 
 
-@pytest.fixture(scope="module")
-def gateway_dir():
-    """The gateway's files: its rendered config, and its access log (access.log)."""
-    workdir = Path(tempfile.mkdtemp(prefix="quire-gateway-"))
-    yield workdir
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def gateway(gateway_dir, service):
-    workdir = gateway_dir
-    port, closed = free_port(), free_port()
+@contextlib.contextmanager
+def running_gateway(upstreams: dict[str, int], workdir: Path) -> Iterator[int]:
+    """The template rendered into ``workdir`` for these upstream ports (module -> port), served by nginx; its port."""
+    port = free_port()
     values = {
         "QUIRE_GATEWAY_LISTEN": f"127.0.0.1:{port}",
-        **{f"QUIRE_{m}_UPSTREAM": f"127.0.0.1:{closed}" for m in ("ACCOUNTS", "ORDERS", "RECOMMENDATIONS")},
-        "QUIRE_CATALOG_UPSTREAM": f"127.0.0.1:{service}",
+        **{f"QUIRE_{module.upper()}_UPSTREAM": f"127.0.0.1:{upstream}" for module, upstream in upstreams.items()},
         "QUIRE_STATIC_ROOT": str(workdir),
         "QUIRE_ACCESS_LOG": str(workdir / "access.log"),
         "QUIRE_REQUEST_BODY_MAX_BYTES": str(LIMIT),
@@ -98,6 +96,33 @@ def gateway(gateway_dir, service):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def gateway_dir() -> Iterator[Path]:
+    """The gateway's files: its rendered config, and its access log (access.log)."""
+    workdir = Path(tempfile.mkdtemp(prefix="quire-gateway-"))
+    yield workdir
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_dir, echoes) -> Iterator[int]:
+    """Every upstream a closed port but catalog's, a stand-in: mostly the gateway's own answers."""
+    closed = free_port()
+    with running_gateway({**dict.fromkeys(MODULES, closed), "catalog": echoes["catalog"]}, gateway_dir) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def gateway_to_echoes(echoes) -> Iterator[int]:
+    """The gateway with one stand-in service per module behind it."""
+    workdir = Path(tempfile.mkdtemp(prefix="quire-gateway-echoes-"))
+    try:
+        with running_gateway(echoes, workdir) as port:
+            yield port
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _connects(port: int) -> bool:
@@ -207,10 +232,37 @@ def test_an_https_ingress_in_front_is_what_the_services_see(gateway, sent, seen)
     # service (SECURE_HTTPS=true) redirect to https, forever.
     status, _, body = get(gateway, "/api/catalog/books/", headers=f"X-Forwarded-Proto: {sent}\r\n" if sent else "")
     assert status == 200, body
-    assert json.loads(body)["X-Forwarded-Proto"] == seen
+    assert json.loads(body)["headers"]["X-Forwarded-Proto"] == seen
 
 
 def test_the_api_root_links_to_https_behind_a_tls_ingress(gateway):
     status, _, body = get(gateway, "/api/", headers="X-Forwarded-Proto: https\r\n")
     assert status == 200
     assert json.loads(body)["orders"]["docs"] == "https://shop.example/api/orders/docs/"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_process_map_is_reachable_at_map_module(gateway_to_echoes, module):
+    for target, path in ((f"/map/{module}/", "/api/map/"), (f"/map/{module}/svg/", "/api/map/svg/")):
+        status, _, body = get(gateway_to_echoes, target)
+        assert status == 200, target
+        answer = json.loads(body)
+        assert (answer["upstream"], answer["path"], answer["headers"].get("X-Forwarded-Prefix")) == (
+            module,
+            path,
+            f"/map/{module}/",
+        )
+
+
+def test_only_the_map_routes_forward_a_prefix_and_a_clients_own_is_dropped(gateway_to_echoes):
+    request = (
+        b"GET /api/orders/ HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-Prefix: /evil/\r\nConnection: close\r\n\r\n"
+    )
+    status, _, body = raw_request(gateway_to_echoes, request)
+    assert status == 200
+    answer = json.loads(body)
+    assert (answer["upstream"], answer["path"], answer["headers"].get("X-Forwarded-Prefix")) == (
+        "orders",
+        "/api/orders/",
+        None,
+    )

@@ -91,3 +91,22 @@ def pytest_runtest_makereport(item, call):
             name = f"private broker {server.bootstrap}" if hasattr(server, "bootstrap") else "private PostgreSQL"
             report.sections.append((name, server.log_tail()))
     return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures a drill recorded (``record_property("drill figures", ...)``), at the end of the run.
+
+    A stage that runs without ``-s`` (make test's PostgreSQL and Kafka stage) shows them too, passed or failed.
+    """
+    figures = [
+        (report.nodeid, value)
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call"
+        for name, value in report.user_properties
+        if name == "drill figures"
+    ]
+    if figures:
+        terminalreporter.section("fault drill figures")
+        for nodeid, value in figures:
+            terminalreporter.write_line(f"{nodeid}: {value}")

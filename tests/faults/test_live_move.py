@@ -10,9 +10,13 @@ The drill follows docs/operations.md, "Move a module out (and back)", step by st
    switched (nginx reload: requests in flight finish on the old upstream); the old process stops;
 3. back: a new ``SERVICE=all`` process starts, the gateway is switched to it, the two others stop.
 
-Afterwards every order has settled and the books balance: each event reached each handler of every
-module exactly once (inbox = outbox, pair by pair), stock holds exactly what confirmed orders bought,
-recommendations holds one purchase row per line of a confirmed order, and no request got a 5xx.
+While split, before anything moves back, the split shop must have done the work itself: the orders
+placed through it settle and recommendations learns their purchases, and each new process's consumer
+says (its progress lines) that it applied at least those events. Afterwards every order has settled
+and the books balance: each event reached each handler of every module exactly once (inbox = outbox,
+pair by pair), stock holds exactly what confirmed orders bought, recommendations holds one purchase
+row per line of a confirmed order, and no request got a 5xx. The drill's figures (orders per phase,
+settled, applied while split, duplicates skipped, lost, 5xx) are printed at the end of the pytest run.
 """
 
 from __future__ import annotations
@@ -235,12 +239,50 @@ class LiveShop:
                 return False
         return all(set(self.inbox_rows(m)) >= self.expected_pairs(m) for m in MODULES)
 
+    def settled_and_learnt(self, order_ids: list[str]) -> bool:
+        """Every one of these orders settled, and recommendations holds a purchase row per confirmed line."""
+        states = dict(
+            self.sql("orders", "SELECT id::text, state FROM orders_order WHERE id::text = ANY(%s)", (order_ids,))
+        )
+        if len(states) != len(order_ids) or not set(states.values()) <= set(SETTLED):
+            return False
+        lines = set(
+            self.sql(
+                "orders",
+                "SELECT o.id::text, line.book_id, line.quantity FROM orders_orderline line "
+                "JOIN orders_order o ON o.id = line.order_id WHERE o.state = 'confirmed' AND o.id::text = ANY(%s)",
+                (order_ids,),
+            )
+        )
+        learnt = self.sql(
+            "recommendations",
+            "SELECT order_id::text, book_id, quantity FROM recommendations_purchase WHERE order_id::text = ANY(%s)",
+            (order_ids,),
+        )
+        return lines <= set(learnt)
 
-def consumer_duplicates(log: Path) -> int:
-    """Duplicates the consumers of one process skipped, from their final progress lines."""
-    found = re.findall(r"\b([a-z]+): \d+ processed .*?, \d+ applied, (\d+) duplicates", log.read_text())
-    last = {module: int(count) for module, count in found}
-    return sum(last.values())
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text()
+
+
+def consumer_progress(log: str) -> dict[str, dict[str, int]]:
+    """Per module, the last progress line of the consumer of one process: processed, applied, duplicates.
+
+    The lines are run_consumer's (every 10 s while something changed, and a final one at stop), in
+    text or inside a JSON log line alike.
+    """
+    found = re.findall(r"\b([a-z]+): (\d+) processed .*?, (\d+) applied, (\d+) duplicates", log)
+    return {
+        module: {"processed": int(processed), "applied": int(applied), "duplicates": int(duplicates)}
+        for module, processed, applied, duplicates in found
+    }
+
+
+def applied_at_least(shop: LiveShop, name: str, minimum: dict[str, int]) -> dict[str, int]:
+    """The applied counts of process ``name``'s consumers once each reached ``minimum``, else {} (not yet)."""
+    progress = consumer_progress(shop.log(name))
+    applied = {module: progress.get(module, {}).get("applied", 0) for module in minimum}
+    return applied if all(applied[module] >= least for module, least in minimum.items()) else {}
 
 
 @pytest.fixture
@@ -253,7 +295,7 @@ def live_shop(infra, jwt_keys, tmp_path):
         shop.close()
 
 
-def test_recommendations_moves_out_and_back_while_checkouts_stream(live_shop: LiveShop):
+def test_recommendations_moves_out_and_back_while_checkouts_stream(live_shop: LiveShop, record_property):
     shop = live_shop
     big = shop.start("all-1", "all")
     shop.gateway.route(dict.fromkeys(MODULES, big))
@@ -290,11 +332,46 @@ def test_recommendations_moves_out_and_back_while_checkouts_stream(live_shop: Li
     rest = shop.start("accounts+catalog+orders", "accounts,catalog,orders")
     shop.gateway.route({"accounts": rest, "catalog": rest, "orders": rest, "recommendations": reco})
     shop.stop("all-1")
+    split_from = stream.count
     wait_until(
-        lambda: stream.count >= before_out + 15,
+        lambda: stream.count >= split_from + 16,
         timeout=PROCESS_START_TIMEOUT,
         message="checkouts stream through the split shop",
     )
+
+    # --- split: the two new processes do the work, before anything moves back ---
+    # The stream is one checkout at a time, so at most the first answer after the old process stopped
+    # may have come from it (in flight during its graceful stop): the orders after it went through the
+    # split shop alone, and only the two new processes can settle them and learn their purchases.
+    split = [p.order_id for p in stream.placed[split_from + 1 : stream.count] if p.status == 201]
+    assert len(split) >= 15, f"checkouts refused through the split shop: {stream.placed[split_from:]}"
+    started = time.monotonic()
+    wait_until(
+        lambda: shop.settled_and_learnt(split),
+        timeout=SETTLE_TIMEOUT,
+        interval=0.3,
+        message=f"the {len(split)} orders placed while split settled and recommendations learnt their purchases",
+    )
+    split_settle = time.monotonic() - started
+    split_confirmed = shop.sql(
+        "orders", "SELECT count(*) FROM orders_order WHERE state = 'confirmed' AND id::text = ANY(%s)", (split,)
+    )[0][0]
+    assert split_confirmed, "no order placed while split was confirmed: recommendations had nothing to learn"
+    # Each split order's OrderPlaced reached catalog, and catalog's answer orders, only through the
+    # accounts,catalog,orders process; each confirmed one's OrderConfirmed reached recommendations only
+    # through its own process. Their consumers' progress lines (every 10 s) must say so.
+    applied_while_split = {
+        "recommendations": wait_until(
+            lambda: applied_at_least(shop, "recommendations", {"recommendations": split_confirmed}),
+            timeout=SETTLE_TIMEOUT,
+            message="the recommendations process reports its consumer applied the split orders' confirmations",
+        ),
+        "accounts+catalog+orders": wait_until(
+            lambda: applied_at_least(shop, "accounts+catalog+orders", {"catalog": len(split), "orders": len(split)}),
+            timeout=SETTLE_TIMEOUT,
+            message="the accounts,catalog,orders process reports its consumers applied the split orders' events",
+        ),
+    }
 
     # --- back: one process again ---
     before_back = stream.count
@@ -302,8 +379,9 @@ def test_recommendations_moves_out_and_back_while_checkouts_stream(live_shop: Li
     shop.gateway.route(dict.fromkeys(MODULES, big))
     shop.stop("recommendations")
     shop.stop("accounts+catalog+orders")
+    back_done = stream.count
     wait_until(
-        lambda: stream.count >= before_back + 15,
+        lambda: stream.count >= back_done + 15,
         timeout=PROCESS_START_TIMEOUT,
         message="checkouts stream through the one process again",
     )
@@ -316,19 +394,47 @@ def test_recommendations_moves_out_and_back_while_checkouts_stream(live_shop: Li
     settle = time.monotonic() - started
     shop.stop("all-2")
 
+    # The figures first, so that a failing run shows them too.
+    orders = dict(shop.sql("orders", "SELECT id::text, state FROM orders_order"))
+    confirmed = {o for o, state in orders.items() if state == "confirmed"}
+    inboxes = {module: shop.inbox_rows(module) for module in MODULES}
+    lost = sum(len(shop.expected_pairs(m) - set(rows)) for m, rows in inboxes.items())
+    twice = sum(len(rows) - len(set(rows)) for rows in inboxes.values())
+    duplicates = {
+        name: sum(c["duplicates"] for c in consumer_progress(shop.log(name)).values()) for name in shop.processes
+    }
+    statuses = shop.gateway.statuses()
+    errors = sum(n for s, n in statuses.items() if s >= 500) + sum(n for s, n in reads.items() if s >= 500)
+    phases = {
+        "one process": before_out,
+        "moving out": split_from - before_out,
+        "split": before_back - split_from,
+        "moving back": back_done - before_back,
+        "one process again": len(placed) - back_done,
+    }
+    record_property(
+        "drill figures",
+        f"live move (recommendations out of SERVICE=all and back, PostgreSQL + Kafka): {len(placed)} orders "
+        f"({', '.join(f'{phase} {count}' for phase, count in phases.items())}); "
+        f"{sum(state in SETTLED for state in orders.values())} settled ({len(confirmed)} confirmed), "
+        f"the last {settle:.1f} s after the stream stopped; while split, the {len(split)} orders checked before "
+        f"the move back settled and were learnt by recommendations {split_settle:.1f} s later, consumers applied "
+        f"{applied_while_split['recommendations']} in the recommendations process and "
+        f"{applied_while_split['accounts+catalog+orders']} in the accounts+catalog+orders process; "
+        f"duplicates skipped {sum(duplicates.values())} {duplicates}; lost {lost}; applied twice {twice}; "
+        f"5xx {errors} (gateway {dict(statuses)}, recommendation reads {dict(reads)})",
+    )
+
     # Every checkout was accepted, and none twice.
     assert Counter(p.status for p in placed) == {201: len(placed)}, Counter(p.status for p in placed)
     accepted = {p.order_id for p in placed}
     assert len(accepted) == len(placed)
-    orders = dict(shop.sql("orders", "SELECT id::text, state FROM orders_order"))
     assert set(orders) == accepted
     assert set(orders.values()) <= set(SETTLED)
-    confirmed = {o for o, state in orders.items() if state == "confirmed"}
     assert confirmed and confirmed != accepted, "the drill should confirm most orders and reject some"
 
     # No event lost or applied twice: each (event, handler) pair exactly once in every module's inbox.
-    for module in MODULES:
-        rows = shop.inbox_rows(module)
+    for module, rows in inboxes.items():
         assert len(rows) == len(set(rows)), f"{module}: an inbox row twice"
         assert set(rows) == shop.expected_pairs(module), f"{module}'s inbox differs from the outboxes"
         assert not shop.sql(module, "SELECT 1 FROM messaging_deadletter"), f"{module} has dead letters"
@@ -360,16 +466,5 @@ def test_recommendations_moves_out_and_back_while_checkouts_stream(live_shop: Li
     assert len(purchases) == len(set(purchases)) and set(purchases) == lines
 
     # No 5xx, through the gateway, for checkouts or recommendations' readers, across both switches.
-    statuses = shop.gateway.statuses()
     assert not {s: n for s, n in statuses.items() if s >= 500}, statuses
     assert not {s: n for s, n in reads.items() if s >= 500} and reads[200], reads
-
-    duplicates = sum(consumer_duplicates(shop.workdir / f"{name}.log") for name in shop.processes)
-    print(
-        f"\nlive move: {len(placed)} orders ({stream.count - before_out} after the move out began, "
-        f"{stream.count - before_back} after the move back began), {len(confirmed)} confirmed, "
-        f"{len(accepted) - len(confirmed)} rejected, all settled {settle:.1f}s after the stream; "
-        f"{len(purchases)} purchase rows; duplicates skipped by the inboxes {duplicates}; lost 0; "
-        f"gateway statuses {dict(statuses)}; recommendation reads {dict(reads)}",
-        file=sys.stderr,
-    )

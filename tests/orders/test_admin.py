@@ -6,10 +6,12 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from orders import services
-from orders.models import Order
+from orders.models import Cart, Order
 from tests.orders.factories import outbox, paid_order, place_order, product
 
 pytestmark = pytest.mark.django_db(databases=["orders", "default"])
@@ -93,3 +95,36 @@ def test_orders_cannot_be_edited_or_deleted_in_the_admin(admin_client_):
 
     assert Order.objects.get(pk=order.id).state == "pending"
     assert admin_client_.get(f"/admin/orders/order/{order.id}/delete/").status_code == 403
+
+
+def test_a_carts_page_shows_its_items_titles_in_the_same_queries_however_many_items(admin_client_):
+    def queries_for_a_cart_of(count: int) -> tuple[int, str]:
+        customer_id = uuid.uuid4()
+        for n in range(count):
+            services.cart_item_add(customer_id=customer_id, book_id=product(title=f"Book {count}-{n}").book_id)
+        cart = Cart.objects.get(customer_id=customer_id)
+        with CaptureQueriesContext(connections["orders"]) as queries:
+            page = admin_client_.get(f"/admin/orders/cart/{cart.pk}/change/")
+        assert page.status_code == 200
+        return len(queries), page.content.decode()
+
+    one, _ = queries_for_a_cart_of(1)
+    many, page = queries_for_a_cart_of(6)
+
+    assert all(f"Book 6-{n}" in page for n in range(6))
+    assert many == one, f"{many} queries for 6 items, {one} for 1: a query per item"
+
+
+def test_the_cart_list_counts_items_in_the_same_queries_however_many_carts(admin_client_):
+    def queries_for_the_list() -> int:
+        with CaptureQueriesContext(connections["orders"]) as queries:
+            assert admin_client_.get("/admin/orders/cart/").status_code == 200
+        return len(queries)
+
+    services.cart_item_add(customer_id=uuid.uuid4(), book_id=product().book_id)
+    one = queries_for_the_list()
+    for _ in range(5):
+        services.cart_item_add(customer_id=uuid.uuid4(), book_id=product().book_id)
+
+    assert queries_for_the_list() == one
+    assert admin_client_.get("/admin/orders/cart/", {"o": "3"}).status_code == 200  # sorted by item count

@@ -13,10 +13,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.contracts import CustomerRegistered, CustomerUpdated
+from accounts.contracts import CustomerDeactivated, CustomerRegistered, CustomerUpdated
 from accounts.models import Customer as AccountsCustomer
 from messaging.delivery import Outcome
-from orders.models import Customer
+from orders.models import Customer, CustomerAccess
 from tests.orders.factories import deliver, place_order, product
 
 
@@ -96,3 +96,23 @@ def test_customers_registered_before_orders_consumed_accounts_events_are_copied_
 
     copies = {c.customer_id: c.name for c in Customer.objects.filter(customer_id__in=[c.id for c in earlier])}
     assert copies == {c.id: c.name for c in earlier}
+
+
+@pytest.mark.django_db(databases=["default", "orders"])
+def test_the_customer_access_admin_shows_whose_tokens_are_refused_by_name_and_email():
+    named, unknown = uuid.uuid4(), uuid.uuid4()
+    deliver(registered(named, name="Ada Lovelace", email="ada@lovelace.example"))
+    deliver(CustomerDeactivated(customer_id=named))
+    deliver(CustomerDeactivated(customer_id=unknown))  # a customer orders has no copy of yet
+    assert set(CustomerAccess.objects.values_list("customer_id", flat=True)) == {named, unknown}
+    staff = get_user_model().objects.create_superuser(username="boss", password=None, email="b@example.com")
+    client = Client()
+    client.force_login(staff)
+
+    listing = client.get("/admin/orders/customeraccess/").content.decode()
+    by_name = client.get("/admin/orders/customeraccess/", {"q": "lovelace"}).context["cl"].result_list
+    by_id = client.get("/admin/orders/customeraccess/", {"q": str(unknown)}).context["cl"].result_list
+
+    assert "Ada Lovelace" in listing and "ada@lovelace.example" in listing and str(unknown) in listing
+    assert [access.customer_id for access in by_name] == [named]
+    assert [access.customer_id for access in by_id] == [unknown]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -52,7 +53,8 @@ from prometheus_client import multiprocess
 from config import keys
 from messaging.conf import messaging_settings
 from messaging.kafka.liveness import WEDGED_GRACE_SECONDS, heartbeat_age
-from messaging.registry import subscriptions
+from messaging.kafka.topics import consumer_group, events_topic
+from messaging.registry import subscribed_producers, subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +152,12 @@ class Command(BaseCommand):
             "up and exits non-zero (default 5; 0 = fail fast).",
         )
         parser.add_argument(
+            "--plan",
+            action="store_true",
+            help="Print, as JSON, the children this service would start (each one's command, and for the relay "
+            "and the consumer the modules, topics and consumer groups they cover), then exit without starting any.",
+        )
+        parser.add_argument(
             "--stop-timeout",
             type=float,
             default=25.0,
@@ -157,6 +165,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["plan"]:
+            self.stop_timeout = options["stop_timeout"]
+            self.stdout.write(json.dumps(self.plan(self.build_children(options)), indent=2))
+            return
         self.prepare_metrics_directory(options["port"])
         if options["migrate"]:
             call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
@@ -261,6 +273,35 @@ class Command(BaseCommand):
         for child in children:
             child.env = {**child.env, **heartbeats}
         return children
+
+    def plan(self, children: list[Child]) -> dict:
+        """What this service runs, for an operator to check a grouping before starting it (``--plan``).
+
+        The relay and the consumer are planned as ``run_relay`` and ``run_consumer`` will run them:
+        every served module's outbox, and a consumer group per served module that handles events.
+        """
+        served = tuple(settings.SERVED_MODULES)
+        planned = []
+        for child in children:
+            entry = {"name": child.name, "argv": child.argv[1:]}
+            if child.name == "relay":
+                entry["outboxes"] = {module: events_topic(module) for module in served}
+            elif child.name == "consumer":
+                entry["groups"] = {
+                    module: {
+                        "group": consumer_group(module),
+                        "topics": sorted(events_topic(producer) for producer in subscribed_producers(module)),
+                    }
+                    for module in served
+                    if subscribed_producers(module)
+                }
+            planned.append(entry)
+        return {
+            "service": settings.SERVICE,
+            "modules": list(served),
+            "transport": settings.EVENT_TRANSPORT,
+            "children": planned,
+        }
 
     def watched(self, child: Child, port: int) -> Child:
         """Give a relay or consumer child a heartbeat file of its own, and the age at which it is stuck."""
