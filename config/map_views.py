@@ -86,7 +86,8 @@ def live_map_svg() -> str:
 class MapThrottle(SharedRateThrottle):
     """Counted per client address, in the store every process of the service shares (web/throttling.py)."""
 
-    scope = "service_map"
+    def scope_of(self, view) -> str:
+        return "service_map"  # function views have no throttle_scope of their own
 
 
 def _svg_link(request) -> str:
