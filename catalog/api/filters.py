@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
@@ -35,10 +37,19 @@ class StrictBooleanFilter(filters.Filter):
     field_class = StrictBooleanField
 
 
+class WholeNumberFormField(forms.IntegerField):
+    """Digits only (``1999``, ``-720``): Django's IntegerField also takes ``1999.0``, an invalid schema integer."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not re.fullmatch(r"-?[0-9]+", value.strip()):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 class IntegerFilter(filters.NumberFilter):
     """A whole number within the column's range (``publication_year`` is a 32-bit integer)."""
 
-    field_class = forms.IntegerField
+    field_class = WholeNumberFormField
 
     def __init__(self, *args, min_value=INT_MIN, max_value=INT_MAX, **kwargs):
         super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)

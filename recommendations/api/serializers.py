@@ -3,13 +3,14 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from recommendations.engine import REASONS
+from web.fields import WholeNumberField
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
 
 
 class LimitQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(
+    limit = WholeNumberField(
         min_value=1,
         default=DEFAULT_LIMIT,
         help_text=f"How many books (default {DEFAULT_LIMIT}); larger values are capped at {MAX_LIMIT}.",

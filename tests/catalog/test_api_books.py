@@ -93,6 +93,8 @@ def test_filter_by_authors(shelf):
         ({"price_min": "-1"}, "price_min"),
         ({"price_min": "10", "price_max": "5"}, "price_max"),
         ({"year_max": "1999.5"}, "year_max"),
+        ({"year_min": "1999.0"}, "year_min"),
+        ({"author": "3.0"}, "author"),
         ({"year_min": "2000", "year_max": "1990"}, "year_max"),
         ({"in_stock": "maybe"}, "in_stock"),
         ({"genre": "sci fi!"}, "genre"),

@@ -49,7 +49,7 @@ def test_limit_is_applied_and_capped():
     assert len(client.get(SIMILAR.format(1), {"limit": 500}).json()["results"]) == 50
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "ten", "2.5"])
+@pytest.mark.parametrize("limit", ["0", "-1", "ten", "2.5", "3.0", " 3", "+3", "7961729372588893.0"])
 @pytest.mark.parametrize("url", [SIMILAR.format(5), POPULAR, ME])
 def test_an_invalid_limit_is_a_problem_naming_limit(shop, url, limit):
     client, _ = customer_client()
