@@ -107,6 +107,10 @@ def _inbox_release(alias: str, envelopes: list[Envelope], handler: str) -> None:
 class _HandlerFailed(Exception):
     """A handler raised in a batch applied without savepoints: its whole transaction is rolled back."""
 
+    def __init__(self, envelope: Envelope, error_text: str) -> None:
+        super().__init__(envelope.event_id)
+        self.envelope, self.error_text = envelope, error_text
+
 
 def apply_batch(
     envelopes: list[Envelope], subscription: Subscription
@@ -122,12 +126,26 @@ def apply_batch(
     A savepoint per event costs two round trips to the database (``SAVEPOINT``, ``RELEASE``), more
     than a simple handler's own work, and is only needed when a handler fails. So the batch is
     first applied without them; if a handler raises, that transaction is rolled back as a whole
-    (inbox claims included) and the batch is applied again with a savepoint per event.
+    (inbox claims included), the events before the failing one are applied again (with a savepoint
+    each, in case one of them fails now), and the failing one is returned with that run as its first
+    attempt, so that a handler never runs more often than ``MESSAGING_MAX_ATTEMPTS`` for an event.
     """
     try:
         return _apply_batch(envelopes, subscription, savepoints=False)
-    except _HandlerFailed:
-        return _apply_batch(envelopes, subscription, savepoints=True)
+    except _HandlerFailed as failed:
+        logger.warning(
+            "handler %s failed on %s %s in a batch: delivering it alone",
+            subscription.name,
+            failed.envelope.event_type,
+            failed.envelope.event_id,
+            exc_info=failed.__cause__,
+        )
+        position = next(i for i, envelope in enumerate(envelopes) if envelope is failed.envelope)
+        before, after = envelopes[:position], envelopes[position + 1 :]
+        outcomes, failure, rest = _apply_batch(before, subscription, savepoints=True) if before else ({}, None, [])
+        if failure is not None:  # an event before it failed this time: it goes first, the rest follow
+            return outcomes, failure, [*rest, failed.envelope, *after]
+        return outcomes, (failed.envelope, failed.error_text), after
 
 
 def _apply_batch(
@@ -164,9 +182,9 @@ def _apply_batch(
                     subscription.function(event)
                 durations.append(time.perf_counter() - started)
             except Exception as error:
-                if not savepoints:
-                    raise _HandlerFailed from error  # rolls the whole transaction back
                 error_text = "" if isinstance(error, InvalidEvent) else traceback.format_exc()
+                if not savepoints:
+                    raise _HandlerFailed(envelope, error_text) from error  # rolls the whole transaction back
                 logger.warning(
                     "handler %s failed on %s %s in a batch: delivering it alone",
                     name,

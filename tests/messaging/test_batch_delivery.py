@@ -91,6 +91,25 @@ def test_a_batch_that_succeeds_takes_no_savepoint_per_event(effect_handler):
     assert [query for query in statements if "SAVEPOINT" in query["sql"].upper()], "the second pass isolates it"
 
 
+def test_a_failing_event_runs_its_handler_no_more_than_max_attempts_times(settings):
+    """The batch run without savepoints that found the failure counts as the event's first attempt."""
+    settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 3, "BACKOFF_SECONDS": 0.0}
+    calls: list[str] = []
+
+    def counting(event: ProbeHappened) -> None:
+        calls.append(event.note)
+        write_effect(event)
+
+    register(Subscription("orders", NAME, ProbeHappened, counting))
+    try:
+        outcomes = deliver_batch(envelopes("a", "poison", "b"), subscription(NAME))
+    finally:
+        unregister(NAME)
+    assert outcomes == [Outcome.APPLIED, Outcome.DEAD_LETTERED, Outcome.APPLIED]
+    assert calls.count("poison") == 3
+    assert effects() == [0, 2]
+
+
 def test_events_already_in_the_inbox_are_skipped(effect_handler):
     batch = envelopes("a", "b", "c")
     deliver(batch[1], effect_handler)
