@@ -34,6 +34,20 @@ def test_the_demo_shop_is_alive_after_seeding(settings):
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_the_demo_shop_of_make_run_seeds_with_the_shops_limits_on(capsys):
+    """``make run`` seeds the default shop (300 books, 12 customers) with every abuse limit at its default:
+    an order those limits refuse is reported and the seeding goes on."""
+    from orders.models import Order
+
+    call_command("seed_demo")
+
+    out = capsys.readouterr().out
+    assert "300 books" in out and "12 customers" in out
+    assert Order.objects.using("orders").count() >= 12
+    assert not Order.objects.using("orders").filter(state="pending").exists()
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 def test_seeding_twice_with_if_empty_adds_nothing(capsys):
     call_command("seed_demo", books=5, customers=1, seed=1)
     capsys.readouterr()
