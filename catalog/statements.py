@@ -27,8 +27,13 @@ from django.db.models.sql.query import Query
 
 from web.limits import BIGINT_MAX, BIGINT_MIN
 
-#: Sentinel values: unlikely in real data, of each slot value's own type.
-_SENTINEL_BASE = 7_304_591_826_377
+#: Sentinel values: unlikely in real data, of each slot value's own type. Within a 32-bit integer
+#: column's range: the ORM drops a lookup with a value beyond its column's range (an empty result
+#: for ``year > 2**40`` on PostgreSQL), and the sentinel must reach the SQL as any real value would.
+_SENTINEL_BASE = 1_987_654_321
+#: Statements kept per cache at the most (the oldest compiled is dropped first): the shapes a client
+#: can ask for (orderings, directions, page sizes) are many, a few of them serve nearly every request.
+MAX_STATEMENTS = 256
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class _Statement:
     sql: str
     params: tuple  # the compiled parameters, with slot numbers where the values go
     slots: tuple[int | None, ...]  # per parameter: the value's index, or None for a constant
+    types: tuple[type, ...]  # each value's type when compiled: a value of another type goes to the ORM
     query: Query  # for the converters of its columns
     fields: tuple  # the selected expressions, in column order
     names: tuple[str, ...]  # the keys of each row's dict, as .values() names them
@@ -58,8 +64,8 @@ def _sentinel(value: object, index: int) -> object:
         raise TypeError("a bool is part of a statement's shape, not a value")
     if isinstance(value, int):
         return _SENTINEL_BASE + index
-    if isinstance(value, Decimal):
-        return Decimal(_SENTINEL_BASE + index) / 100
+    if isinstance(value, Decimal):  # a few digits: within any price column's precision
+        return Decimal(_SENTINEL_BASE % 1_000_000 + index) / 100
     if isinstance(value, str):
         return f"quire-sentinel-{_SENTINEL_BASE + index}"
     raise TypeError(f"no sentinel for a {type(value).__name__}")
@@ -69,12 +75,18 @@ class StatementCache:
     """Compiled ``.values()`` statements of one database alias, by a shape key the caller chooses.
 
     The key must name everything that shapes the SQL (filters present, ordering, direction, page
-    size, which values are None); the values passed with it are only what varies within a shape.
+    size, which values are None); the values passed with it are only what varies within a shape,
+    each valid for its column (a value of another type than the one compiled runs through the ORM).
     """
+
+    def clear(self) -> None:
+        """Forget every compiled statement (tests that change the schema or settings)."""
+        with self._lock:
+            self._statements.clear()
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
-        self._statements: dict[Hashable, _Statement | object] = {}
+        self._statements: dict[Hashable, _Statement | object] = {}  # in the order compiled
         self._lock = threading.Lock()
 
     def rows(self, key: Hashable, build: Callable[..., QuerySet], values: Sequence) -> list[dict]:
@@ -84,8 +96,14 @@ class StatementCache:
             with self._lock:
                 statement = self._statements.get(key)
                 if statement is None:
+                    if len(self._statements) >= MAX_STATEMENTS:
+                        del self._statements[next(iter(self._statements))]  # the oldest compiled
                     statement = self._statements[key] = self._compile(build, values)
-        if statement is _NOT_COMPILABLE or not all(_storable(value) for value in values):
+        if (
+            statement is _NOT_COMPILABLE
+            or any(type(value) is not kind for value, kind in zip(values, statement.types, strict=True))
+            or not all(_storable(value) for value in values)
+        ):
             return list(build(*values))
         slots = zip(statement.params, statement.slots, strict=True)
         params = [constant if slot is None else values[slot] for constant, slot in slots]
@@ -105,10 +123,13 @@ class StatementCache:
             sentinels = [_sentinel(value, index) for index, value in enumerate(values)]
         except TypeError:
             return _NOT_COMPILABLE
-        queryset = build(*sentinels)
-        query = queryset.query
-        compiler = query.get_compiler(using=self.alias)
-        sql, params = compiler.as_sql()
+        try:
+            queryset = build(*sentinels)
+            query = queryset.query
+            compiler = query.get_compiler(using=self.alias)
+            sql, params = compiler.as_sql()
+        except Exception:  # EmptyResultSet, FullResultSet, a value refused...: the ORM answers this shape
+            return _NOT_COMPILABLE
         slots = tuple(sentinels.index(param) if param in sentinels else None for param in params)
         # Every value present as given (in one place or several), and none inside a constant:
         # otherwise the ORM changed a value on its way to the database.
@@ -123,10 +144,18 @@ class StatementCache:
             sql=sql,
             params=tuple(params),
             slots=slots,
+            types=tuple(type(value) for value in values),
             query=query,
             fields=tuple(column[0] for column in compiler.select[: compiler.col_count]),
-            names=tuple(itertools.chain(query.extra_select, query.values_select, query.annotation_select)),
+            names=_column_names(query),
         )
+
+
+def _column_names(query: Query) -> tuple[str, ...]:
+    """The keys of a row's dict, as Django's ValuesIterable names the columns."""
+    if query.selected:
+        return tuple(query.selected)
+    return tuple(itertools.chain(query.extra_select, query.values_select, query.annotation_select))
 
 
 def _is_values_query(queryset: QuerySet) -> bool:

@@ -117,11 +117,11 @@ def apply_batch(
 ) -> tuple[dict[uuid.UUID, Outcome], tuple[Envelope, str] | None, list[Envelope]]:
     """Apply ``envelopes`` in order with their inbox rows, in one transaction on the handler's database.
 
-    Stops at the first event that fails: that event is rolled back to its savepoint and its inbox
-    claim taken back, the events before it commit, and it is returned with the ones after it, so
-    that :func:`deliver` retries (and parks) it alone before any later event is applied, as with
-    one-by-one delivery. Returns (outcomes of the committed events, the failed one with its error,
-    "" for a payload that breaks its contract, and the rest).
+    Stops at the first event that fails: the events before it commit, it is taken back (claim
+    included) and returned with the ones after it, so that :func:`deliver` retries (and parks) it
+    alone before any later event is applied, as with one-by-one delivery. Returns (outcomes of the
+    committed events, the failed one with its error, "" for a payload that breaks its contract, and
+    the rest).
 
     A savepoint per event costs two round trips to the database (``SAVEPOINT``, ``RELEASE``), more
     than a simple handler's own work, and is only needed when a handler fails. So the batch is
@@ -143,7 +143,9 @@ def apply_batch(
         position = next(i for i, envelope in enumerate(envelopes) if envelope is failed.envelope)
         before, after = envelopes[:position], envelopes[position + 1 :]
         outcomes, failure, rest = _apply_batch(before, subscription, savepoints=True) if before else ({}, None, [])
-        if failure is not None:  # an event before it failed this time: it goes first, the rest follow
+        # An event before it failed this time (a handler that fails now and then): that one goes first, and
+        # this one, after it, gets its full attempts again (one handler run more than the limit, at worst).
+        if failure is not None:
             return outcomes, failure, [*rest, failed.envelope, *after]
         return outcomes, (failed.envelope, failed.error_text), after
 

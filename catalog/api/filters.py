@@ -112,6 +112,10 @@ class BookFilter(filters.FilterSet):
         fields: list[str] = []
         form = BookFilterForm
 
+    # Each filter reads the query parameter of its own name and ignores an empty one, and the form
+    # needs none: a request with none of them is not filtered, and web.filtering skips building us.
+    unfiltered_without_its_parameters = True
+
     _form_class = None
 
     def get_form_class(self):

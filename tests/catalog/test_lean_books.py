@@ -69,8 +69,8 @@ def test_every_list_page_is_byte_identical_to_the_serializer(database, varied, k
     api = client(kind)
     first = f"{BOOKS}?page_size=2&ordering={ordering}&status=" + ("all" if kind == "staff" else "active")
 
-    def walk(url: str, link: str) -> tuple[list[list[int]], dict]:
-        pages = []
+    def walk(url: str, link: str | None) -> tuple[list[list[int]], list[dict]]:
+        pages, bodies = [], []
         while url:
             response = api.get(url)
             assert response.status_code == 200, response.content
@@ -78,13 +78,17 @@ def test_every_list_page_is_byte_identical_to_the_serializer(database, varied, k
             book_ids = [book["id"] for book in body["results"]]
             assert response.content == _expected(response, book_ids, staff=kind == "staff", page=body)
             pages.append(book_ids)
-            url, last = body[link], body
-        return pages, last
+            bodies.append(body)
+            url = body[link] if link else None  # None: this page only
+        return pages, bodies
 
-    forwards, last_page = walk(first, "next")
+    forwards, bodies = walk(first, "next")
     assert len(forwards) == 3  # 6 books (staff, all) or 5 (public), 2 a page
-    backwards, _ = walk(last_page["previous"], "previous")
+    backwards, _ = walk(bodies[-1]["previous"], "previous")
     assert backwards == forwards[-2::-1]
+    # Each page's previous link leads to the page before it (cursors on every kind of sort value, nulls too).
+    for number, body in enumerate(bodies[1:], start=1):
+        assert walk(body["previous"], None)[0] == [forwards[number - 1]]
     # The same pages as the ORM builds them for a filtered request (an empty filter: nothing left out).
     through_the_orm, _ = walk(first + "&in_stock=", "next")
     assert through_the_orm == forwards

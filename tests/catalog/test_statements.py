@@ -85,3 +85,42 @@ def test_values_of_a_shape_must_not_be_booleans():
     assert len(cache.rows("active", build, (True,))) == 1
     assert cache.rows("active", build, (False,)) == []
     assert build.calls == 2
+
+
+@on_each_database
+def test_integer_and_decimal_values_and_a_type_compiled_for_another(database):
+    """``year > %s``: a year is an integer column of 32 bits, which the sentinel must fit (on PostgreSQL the ORM
+    drops a comparison with a value beyond the column's range). A value of another type than compiled runs
+    through the ORM."""
+    use_database(database)
+    book_create(title="Old", price="5.25", publication_year=1950)
+    book_create(title="New", price="12.00", publication_year=2001)
+    cache = StatementCache(DATABASE)
+    build = CountingBuild(
+        lambda year, price: book_values(Book.objects.filter(publication_year__gt=year, price__lt=price)).order_by("id")
+    )
+    assert [row["title"] for row in cache.rows("year, price", build, (1900, Decimal("10")))] == ["Old"]
+    assert [row["title"] for row in cache.rows("year, price", build, (1990, Decimal("20")))] == ["New"]
+    assert build.calls == 1
+    assert [row["title"] for row in cache.rows("year, price", build, (1900, 20))] == ["Old", "New"]
+    assert build.calls == 2  # an int where a Decimal was compiled: through the ORM
+
+
+def test_a_shape_the_orm_answers_without_sql_is_never_compiled():
+    """``pk__in=[]`` compiles to nothing (EmptyResultSet): the ORM's answer, an empty list, every time."""
+    book_create(title="Beloved")
+    cache = StatementCache(DATABASE)
+    build = CountingBuild(lambda: book_values(Book.objects.filter(pk__in=[])))
+    assert cache.rows("none", build, ()) == [] and cache.rows("none", build, ()) == []
+    assert build.calls == 3
+
+
+def test_the_oldest_statement_is_dropped_beyond_the_limit(monkeypatch):
+    monkeypatch.setattr("catalog.statements.MAX_STATEMENTS", 2)
+    book = book_create(title="Emma")
+    cache = StatementCache(DATABASE)
+    builds = {key: CountingBuild(lambda pk: book_values(Book.objects.filter(pk=pk))) for key in "abc"}
+    for key in "abca":
+        assert [row["id"] for row in cache.rows(key, builds[key], (book.pk,))] == [book.pk]
+    assert builds["a"].calls == 2  # compiled, dropped for "c", compiled again
+    assert builds["b"].calls == builds["c"].calls == 1

@@ -7,6 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from catalog.api.filters import BookFilter
 from catalog.api.views import BookListView
 from catalog.models import Book
 from web.filtering import FilterBackend
@@ -33,3 +34,18 @@ def test_a_bad_filter_value_is_still_a_400_naming_it():
     with pytest.raises(ValidationError) as raised:
         _filter({"year_min": "soon"})
     assert "year_min" in raised.value.detail
+
+
+def test_a_filter_set_that_does_not_say_so_is_always_built():
+    """A filter may read parameters other than its name (a range's _min/_max): only a filter set that declares
+    its parameters are its filters' names is skipped."""
+
+    class RangeOnly(BookFilter):
+        unfiltered_without_its_parameters = False
+
+    class View(BookListView):
+        filterset_class = RangeOnly
+
+    request = Request(APIRequestFactory().get("/api/catalog/books/", {"ordering": "title"}))
+    queryset = Book.objects.all()
+    assert FilterBackend().filter_queryset(request, queryset, View()) is not queryset
