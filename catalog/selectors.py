@@ -61,11 +61,12 @@ def _link_statements() -> tuple[str, str]:
     """
     link, tag = BookAuthor._meta, Book.genres.through._meta
     link_book, link_author = link.get_field("book").column, link.get_field("author").column
+    position = link.get_field("position").column
     tag_book, tag_genre = tag.get_field("book").column, tag.get_field("genre").column
     authors = (
         f'SELECT l."{link_book}", a."id", a."name" FROM "{link.db_table}" l '
         f'INNER JOIN "{Author._meta.db_table}" a ON a."id" = l."{link_author}" '
-        f'WHERE l."{link_book}" IN ({{ids}}) ORDER BY l."position", l."id"'
+        f'WHERE l."{link_book}" IN ({{ids}}) ORDER BY l."{position}", l."id"'
     )
     genres = (
         f'SELECT t."{tag_book}", g."id", g."name", g."slug" FROM "{tag.db_table}" t '
