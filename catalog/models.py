@@ -11,6 +11,9 @@ from django.db.models import F, Q
 
 from catalog.isbn import validate_isbn13
 
+#: A language code as books carry it (ISO 639 ``eng``, BCP 47 ``en-US``): letters, then subtags.
+LANGUAGE_CODE = r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$"
+
 
 class Author(models.Model):
     # Unique by name: the import sources we read (goodbooks-10k) name authors and nothing else,

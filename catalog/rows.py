@@ -7,6 +7,7 @@ module reads. The rules (which ISBN is trusted, the price rule) are in docs/cata
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog import isbn as isbns
-from catalog.models import Author, Book
+from catalog.models import LANGUAGE_CODE, Author, Book
 
 #: goodbooks-10k wrote ``isbn13`` as floats with 12 significant digits (``9.78043902348e+12``).
 ISBN13_FLOAT_DIGITS = 12
@@ -176,6 +177,8 @@ def parse_row(data: dict[str, str], *, line: int, has_price_column: bool) -> Row
     language = value("language_code")
     if len(language) > Book._meta.get_field("language").max_length:
         raise BadRow("bad_language", f"language_code {language[:40]!r} is longer than 16 characters")
+    if language and not re.fullmatch(LANGUAGE_CODE, language):
+        raise BadRow("bad_language", f"language_code {language!r} is not a language code (like eng or en-US)")
 
     cover_url = value("image_url")
     if PLACEHOLDER_COVER in cover_url:

@@ -12,7 +12,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from catalog.models import Book, BookAuthor
+from catalog.models import LANGUAGE_CODE, Book, BookAuthor
 from web.limits import BIGINT_MAX, INT_MAX, INT_MIN
 
 
@@ -68,7 +68,17 @@ class IntegerInFilter(filters.BaseInFilter, IntegerFilter):
 
 
 class CharInFilter(filters.BaseInFilter, filters.CharFilter):
-    """Comma-separated values: ``?language=eng,en-US``."""
+    """Comma-separated values."""
+
+
+@extend_schema_field({"type": "string", "pattern": LANGUAGE_CODE, "maxLength": 16})
+class LanguageInFilter(CharInFilter):
+    """Comma-separated language codes: ``?language=eng,en-US`` (each checked by BookFilterForm)."""
+
+
+@extend_schema_field({"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"})
+class SlugInFilter(CharInFilter):
+    """Comma-separated slugs: ``?genre=science-fiction,fantasy`` (each checked by BookFilterForm)."""
 
 
 class BookFilterForm(forms.Form):
@@ -85,6 +95,13 @@ class BookFilterForm(forms.Form):
         for name in ("author", "genre", "language"):
             if len(data.get(name) or ()) > MAX_IN_VALUES:
                 self.add_error(name, ValidationError("At most %(count)s values.", params={"count": MAX_IN_VALUES}))
+        for code in data.get("language") or ():
+            if len(code) > 16 or not re.fullmatch(LANGUAGE_CODE, code):
+                self.add_error(
+                    "language",
+                    ValidationError("%(code)r is not a language code (like eng or en-US).", params={"code": code[:40]}),
+                )
+                break
         for slug in data.get("genre") or ():
             try:
                 validate_slug(slug)
@@ -99,8 +116,8 @@ class BookFilterForm(forms.Form):
 
 class BookFilter(filters.FilterSet):
     author = IntegerInFilter(method="filter_author", help_text="Author id(s), comma-separated: any of them.")
-    genre = CharInFilter(method="filter_genre", help_text="Genre slug(s), comma-separated: any of them.")
-    language = CharInFilter(field_name="language", help_text="Language code(s) as stored, e.g. eng,en-US.")
+    genre = SlugInFilter(method="filter_genre", help_text="Genre slug(s), comma-separated: any of them.")
+    language = LanguageInFilter(field_name="language", help_text="Language code(s) as stored, e.g. eng,en-US.")
     price_min = filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0, help_text="Lowest price.")
     price_max = filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0, help_text="Highest price.")
     year_min = IntegerFilter(field_name="publication_year", lookup_expr="gte", help_text="Earliest year (BCE < 0).")

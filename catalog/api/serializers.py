@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from catalog import isbn as isbns
-from catalog.models import Author, Book, Genre, Stock
+from catalog.models import LANGUAGE_CODE, Author, Book, Genre, Stock
 from web.limits import INT_MAX, INT_MIN
 
 STAFF_ONLY_BOOK_FIELDS = ("goodreads_book_id", "on_hand", "reserved", "withdrawn_at")
@@ -159,7 +159,9 @@ class BookWriteSerializer(serializers.Serializer):
         many=True, queryset=Author.objects.all(), help_text="Credited authors, in order."
     )
     genre_ids = serializers.PrimaryKeyRelatedField(many=True, queryset=Genre.objects.all(), required=False)
-    language = serializers.CharField(max_length=16, allow_blank=True, required=False)
+    language = serializers.RegexField(
+        LANGUAGE_CODE, max_length=16, allow_blank=True, required=False, help_text="A language code: eng, en-US."
+    )
     publication_year = serializers.IntegerField(
         allow_null=True, required=False, min_value=-3000, max_value=INT_MAX, help_text="Negative for BCE."
     )

@@ -98,6 +98,8 @@ def test_filter_by_authors(shelf):
         ({"year_min": "2000", "year_max": "1990"}, "year_max"),
         ({"in_stock": "maybe"}, "in_stock"),
         ({"genre": "sci fi!"}, "genre"),
+        ({"language": "{'a': []}"}, "language"),
+        ({"language": "eng,en US"}, "language"),
         ({"ordering": "rating"}, "ordering"),
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "ten"}, "page_size"),

@@ -71,6 +71,7 @@ def test_staff_creates_a_book_and_it_is_published():
         ({"title": ""}, "title"),
         ({"cover_url": "not a url"}, "cover_url"),
         ({"on_hand": -1}, "on_hand"),
+        ({"language": "en US"}, "language"),
         ({"active": False}, "active"),
     ],
 )

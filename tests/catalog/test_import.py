@@ -119,6 +119,7 @@ def test_bad_rows_are_reported_by_line_and_skipped_while_the_rest_goes_in(tmp_pa
             row(106, "After The Multi-line Row", "Ann Author", image_url="ftp://example.com/x.jpg"),  # line 10
             row(107, "Ancient", "Homer", original_publication_year="-750.0"),  # line 11
             row(108, "Du\x00ne", "Frank Herbert"),  # line 12
+            row(109, "Babel", "Someone", language_code="en US"),  # line 13
         ],
     )
 
@@ -132,6 +133,7 @@ def test_bad_rows_are_reported_by_line_and_skipped_while_the_rest_goes_in(tmp_pa
         (7, "goodreads_book_id 101 already on line 2"),
         (10, "image_url 'ftp://example.com/x.jpg' is not an http(s) URL"),
         (12, "title contains a NUL character"),
+        (13, "language_code 'en US' is not a language code (like eng or en-US)"),
     ]
     assert dict(report.skipped) == {
         "missing_title": 1,
@@ -141,6 +143,7 @@ def test_bad_rows_are_reported_by_line_and_skipped_while_the_rest_goes_in(tmp_pa
         "duplicate_key": 1,
         "bad_cover_url": 1,
         "bad_characters": 1,
+        "bad_language": 1,
     }
     assert report.imported == 3
     assert book(105).title == "Multi Line Title"
