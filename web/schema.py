@@ -127,7 +127,14 @@ class AutoSchema(openapi.AutoSchema):
             # Every query parameter of Quire reads an empty value as absent, as a form's empty field sends
             # it (the browsable API's filters): `?ordering=` or `?page_size=` is the default. Said where the
             # schema alone would refuse "" (a number, a choice); free text takes it anyway.
-            refuses_empty = schema.get("type") in ("integer", "number", "boolean") or "enum" in schema
+            items = schema.get("items", {}) if schema.get("type") == "array" else {}
+            refuses_empty = (
+                schema.get("type") in ("integer", "number", "boolean")
+                or "enum" in schema
+                # A comma-separated list of numbers or of patterned text (`?language=`: no language asked for).
+                or items.get("type") in ("integer", "number")
+                or "pattern" in items
+            )
             if parameter.get("in") == "query" and not parameter.get("required") and refuses_empty:
                 parameter["allowEmptyValue"] = True
         return parameters

@@ -86,6 +86,7 @@ def test_page_parameters_document_their_bounds():
 def test_a_parameter_whose_type_refuses_an_empty_value_says_that_empty_means_its_default():
     books = {p["name"]: p for p in schema_of("catalog")["paths"]["/api/catalog/books/"]["get"]["parameters"]}
     assert books["ordering"]["allowEmptyValue"] and books["page_size"]["allowEmptyValue"]
+    assert books["language"]["allowEmptyValue"] and books["author"]["allowEmptyValue"]  # lists of patterns, numbers
     assert "allowEmptyValue" not in books["search"]  # free text takes "" anyway
-    for query in ("?ordering=", "?page_size=", "?status=", "?year_min=", "?in_stock="):
+    for query in ("?ordering=", "?page_size=", "?status=", "?year_min=", "?in_stock=", "?language=", "?author="):
         assert APIClient().get(f"/api/catalog/books/{query}").status_code == 200, query
