@@ -351,7 +351,8 @@ def main() -> None:
             f"{spread(name, 'bare_p99', '{:.1f}')} | {spread(name, 'p99_ratio', '{:.2f}')}x |"
         )
     loads = ", ".join(f"{row['load']:.1f}" for name in paths for row in results[name])
-    lines += ["", f"- Measured {datetime.now(UTC):%Y-%m-%d} {args.label}; 1-minute load average per round: {loads}."]
+    label = f" ({args.label})" if args.label else ""
+    lines += ["", f"- Measured {datetime.now(UTC):%Y-%m-%d}{label}; 1-minute load average per round: {loads}."]
     section = "\n".join(lines)
     print(section)
     if args.write:

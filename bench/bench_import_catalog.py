@@ -168,7 +168,7 @@ def markdown(file: Path, rounds: list[list[Run]], context: dict[str, str]) -> st
         "user+system time (of the import phase, of the whole command).",
         f"- Machine: {os.cpu_count()} CPU(s), Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"{platform.system()} {platform.machine()}; 1-minute load average after each round {context['load']} "
-        "(2 cores shared with 7 other engineers' builds and tests: wall times vary with them, CPU times less).",
+        "(other jobs on the machine move wall times more than CPU times).",
         f"- Measured {time.strftime('%Y-%m-%d')} with `.venv/bin/python bench/bench_import_catalog.py --write "
         "docs/benchmarks.md`.",
         "",
