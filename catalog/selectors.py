@@ -79,21 +79,26 @@ def _link_statements() -> tuple[str, str]:
 _AUTHORS_SQL, _GENRES_SQL = _link_statements()
 
 
-def book_rows_complete(rows: list[dict]) -> list[dict]:
-    """Adds ``authors`` (credit order) and ``genres`` (by name) to each row: one query each, none if no rows."""
+def book_rows_complete(rows: list[dict], *, cursor=None) -> list[dict]:
+    """Adds ``authors`` (credit order) and ``genres`` (by name) to each row: one query each, none if no rows.
+
+    ``cursor``: one of catalog's, when the caller has one open; otherwise one is opened here.
+    """
     if not rows:
         return rows
+    if cursor is None:
+        with connections[DATABASE].cursor() as cursor:
+            return book_rows_complete(rows, cursor=cursor)
     ids = [row["id"] for row in rows]
     authors: dict[int, list[dict]] = {book_id: [] for book_id in ids}
     genres: dict[int, list[dict]] = {book_id: [] for book_id in ids}
     placeholders = ", ".join(["%s"] * len(ids))
-    with connections[DATABASE].cursor() as cursor:
-        cursor.execute(_AUTHORS_SQL.format(ids=placeholders), ids)
-        for book_id, author_id, name in cursor.fetchall():
-            authors[book_id].append({"id": author_id, "name": name})
-        cursor.execute(_GENRES_SQL.format(ids=placeholders), ids)
-        for book_id, genre_id, name, slug in cursor.fetchall():
-            genres[book_id].append({"id": genre_id, "name": name, "slug": slug})
+    cursor.execute(_AUTHORS_SQL.format(ids=placeholders), ids)
+    for book_id, author_id, name in cursor.fetchall():
+        authors[book_id].append({"id": author_id, "name": name})
+    cursor.execute(_GENRES_SQL.format(ids=placeholders), ids)
+    for book_id, genre_id, name, slug in cursor.fetchall():
+        genres[book_id].append({"id": genre_id, "name": name, "slug": slug})
     for row in rows:
         row["authors"], row["genres"] = authors[row["id"]], genres[row["id"]]
     return rows
@@ -125,13 +130,15 @@ def _book_row_query(book_id: int, *, include_withdrawn: bool) -> QuerySet:
 
 
 def book_row_get(*, book_id: int, include_withdrawn: bool = True) -> dict | None:
-    """One book as a row (see book_values and book_rows_complete), or None."""
-    rows = statements.rows(
-        ("book_row", include_withdrawn),
-        lambda book_id: _book_row_query(book_id, include_withdrawn=include_withdrawn),
-        (book_id,),
-    )
-    return book_rows_complete(rows)[0] if rows else None
+    """One book as a row (see book_values and book_rows_complete), or None: its three queries on one cursor."""
+    with connections[DATABASE].cursor() as cursor:
+        rows = statements.rows(
+            ("book_row", include_withdrawn),
+            lambda book_id: _book_row_query(book_id, include_withdrawn=include_withdrawn),
+            (book_id,),
+            cursor=cursor,
+        )
+        return book_rows_complete(rows, cursor=cursor)[0] if rows else None
 
 
 def _search(books: QuerySet[Book], words: list[str]) -> QuerySet[Book]:

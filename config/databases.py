@@ -54,13 +54,13 @@ def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
     if alias != "default":
         # Module databases never depend on contrib's: a test may declare only its module's.
         config.setdefault("TEST", {})["DEPENDENCIES"] = []
-    # PostgreSQL (the services topology) keeps connections: a new one per request cost a third of a
-    # book-list request (docs/benchmarks.md). The health check makes a connection the server dropped
-    # (restart, idle timeout) fail over to a new one at the next request instead of a 500. SQLite
-    # opens a file, which costs little, so it stays per request unless told otherwise.
+    # Connections are kept between requests: a new one per request cost a third of a book-list request
+    # on PostgreSQL, and on SQLite opening the file and setting it up (pragmas, Django's functions)
+    # was a seventh of a book's detail (docs/benchmarks.md). The health check makes a connection the
+    # server dropped (restart, idle timeout) fail over to a new one at the next request, not a 500.
     max_age = env.str("DATABASE_CONN_MAX_AGE", default="").strip()
     try:
-        config["CONN_MAX_AGE"] = int(max_age) if max_age else (0 if parts.scheme == "sqlite" else 60)
+        config["CONN_MAX_AGE"] = int(max_age) if max_age else 60
     except ValueError as error:
         raise ImproperlyConfigured(
             f"DATABASE_CONN_MAX_AGE={max_age!r} is not a whole number of seconds: set it like 60 (0 = per request)."

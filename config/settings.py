@@ -265,7 +265,7 @@ JWT_PRIVATE_KEY, JWT_PUBLIC_KEY = keys.load_jwt_keys(
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "web.auth.CustomerJWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "web.auth.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     # An error is application/problem+json from the JSON renderer, a text/html page from the
@@ -280,6 +280,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    # DRF's renderer choice, remembered per Accept header (web.negotiation).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "web.negotiation.ContentNegotiation",
     # OPTIONS without DRF's object lookup, which our selector-based views do not support (web.metadata).
     "DEFAULT_METADATA_CLASS": "web.metadata.Metadata",
     "DEFAULT_FILTER_BACKENDS": ["web.filtering.FilterBackend"],

@@ -9,7 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
+from django.utils.functional import SimpleLazyObject, empty
+from drf_spectacular.authentication import SessionScheme as SpectacularSessionScheme
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTStatelessUserScheme
+from rest_framework import authentication
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
@@ -56,6 +60,33 @@ class CustomerJWTScheme(SimpleJWTStatelessUserScheme):
     """The OpenAPI security scheme stays simplejwt's ``jwtAuth`` (Bearer JWT): only the check grew."""
 
     target_class = "web.auth.CustomerJWTAuthentication"
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication, without looking up a user that cannot be there.
+
+    Django's user is looked up lazily, from the session the session cookie names: a request without
+    that cookie, whose user nothing has set or read yet, can only be anonymous, and the lookup was a
+    fifth of DRF's work on an anonymous read (docs/benchmarks.md). A user set by a middleware (the
+    staff token) or already read is taken as DRF takes it.
+    """
+
+    def authenticate(self, request):
+        django_request = request._request
+        user = django_request.__dict__.get("user")
+        if (
+            isinstance(user, SimpleLazyObject)
+            and user._wrapped is empty
+            and settings.SESSION_COOKIE_NAME not in django_request.COOKIES
+        ):
+            return None
+        return super().authenticate(request)
+
+
+class SessionScheme(SpectacularSessionScheme):
+    """The OpenAPI security scheme stays drf-spectacular's ``cookieAuth``."""
+
+    target_class = "web.auth.SessionAuthentication"
 
 
 def is_customer(user) -> bool:

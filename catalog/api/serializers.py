@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+from collections.abc import Callable
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -9,6 +10,7 @@ from rest_framework import serializers
 from catalog import isbn as isbns
 from catalog.models import LANGUAGE_CODE, Author, Book, Genre, Stock
 from web.limits import INT_MAX, INT_MIN
+from web.representation import formatter
 
 STAFF_ONLY_BOOK_FIELDS = ("goodreads_book_id", "on_hand", "reserved", "withdrawn_at")
 
@@ -98,47 +100,47 @@ class BookSerializer(serializers.ModelSerializer):
 
 
 @functools.cache
-def _book_row_fields() -> dict:
-    # Built once: binding BookSerializer's fields cost a tenth of a list request, and a field's
-    # to_representation keeps no state (the time zone is read per call).
-    return dict(BookSerializer().fields.items())
+def _book_row_plan(staff: bool) -> tuple[tuple[str, Callable[[object], object] | None], ...]:
+    """BookSerializer's fields in order, each with its formatter (None: computed from the row), for staff or not.
+
+    Built once: binding BookSerializer's fields cost a tenth of a list request, and a field's
+    representation keeps no state (the timestamps' fields are fixed to UTC).
+    """
+    return tuple(
+        (name, None if name in _ROW_COMPUTED else formatter(field))
+        for name, field in BookSerializer().fields.items()
+        if staff or name not in STAFF_ONLY_BOOK_FIELDS
+    )
 
 
 _ROW_COMPUTED = {"authors", "genres", "available", "on_hand", "reserved"}
 
 
-def book_row_representation(row: dict, *, staff: bool, fields: dict | None = None) -> dict:
+def book_row_representation(row: dict, *, staff: bool) -> dict:
     """What BookSerializer makes of a book, from a row of ``selectors.book_values`` completed by
-    ``selectors.book_rows_complete``: the same keys in the same order, each value formatted by the
-    serializer's own field, without building model instances (see docs/benchmarks.md)."""
-    fields = fields or _book_row_fields()
-    on_hand, reserved = row["stock__on_hand"], row["stock__reserved"]
+    ``selectors.book_rows_complete``: the same keys in the same order, each value formatted as the
+    serializer's own field formats it (web/representation.py), without building model instances
+    (see docs/benchmarks.md). The row's author and genre lists become the representation's."""
+    on_hand, reserved = row["stock__on_hand"] or 0, row["stock__reserved"] or 0
+    computed = {
+        "authors": row["authors"],
+        "genres": row["genres"],
+        "available": max(on_hand - reserved, 0),
+        "on_hand": on_hand,
+        "reserved": reserved,
+    }
     data = {}
-    for name, field in fields.items():
-        if name in _ROW_COMPUTED:
-            if name == "authors":
-                value = [dict(author) for author in row["authors"]]
-            elif name == "genres":
-                value = [dict(genre) for genre in row["genres"]]
-            elif name == "available":
-                value = max(on_hand - reserved, 0) if on_hand is not None else 0
-            elif name == "on_hand":
-                value = on_hand if on_hand is not None else 0
-            else:
-                value = reserved if reserved is not None else 0
+    for name, format_value in _book_row_plan(staff):
+        if format_value is None:
+            data[name] = computed[name]
         else:
             raw = row[name]
-            value = None if raw is None else field.to_representation(raw)
-        data[name] = value
-    if not staff:
-        for name in STAFF_ONLY_BOOK_FIELDS:
-            data.pop(name, None)
+            data[name] = None if raw is None else format_value(raw)
     return data
 
 
 def book_rows_representation(rows: list[dict], *, staff: bool) -> list[dict]:
-    fields = _book_row_fields()
-    return [book_row_representation(row, staff=staff, fields=fields) for row in rows]
+    return [book_row_representation(row, staff=staff) for row in rows]
 
 
 def _latest_year() -> int:

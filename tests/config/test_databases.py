@@ -1,4 +1,4 @@
-"""Connection settings per alias: persistent, health-checked connections on PostgreSQL by default."""
+"""Connection settings per alias: persistent, health-checked connections by default, on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -25,8 +25,13 @@ def test_postgresql_keeps_connections_with_health_checks_by_default(monkeypatch)
     assert (config["CONN_MAX_AGE"], config["CONN_HEALTH_CHECKS"]) == (60, True)
 
 
-def test_sqlite_connects_per_request_by_default(monkeypatch, tmp_path):
+def test_sqlite_keeps_connections_by_default_too(monkeypatch, tmp_path):
     config = config_for(monkeypatch, f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+    assert (config["CONN_MAX_AGE"], config["CONN_HEALTH_CHECKS"]) == (60, True)
+
+
+def test_sqlite_connects_per_request_when_told(monkeypatch, tmp_path):
+    config = config_for(monkeypatch, f"sqlite:///{tmp_path / 'catalog.sqlite3'}", DATABASE_CONN_MAX_AGE="0")
     assert config["CONN_MAX_AGE"] == 0
 
 
