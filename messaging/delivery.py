@@ -218,8 +218,9 @@ def _apply_bulk(subscription: Subscription, todo: list) -> bool:
         return False
     # One call for all: each event is counted with its share of the time.
     share = (time.perf_counter() - started) / len(todo)
+    histogram = metrics.HANDLER_SECONDS.labels(subscription.module, subscription.name)
     for _ in todo:
-        metrics.HANDLER_SECONDS.labels(subscription.module, subscription.name).observe(share)
+        histogram.observe(share)
     return True
 
 
@@ -251,18 +252,54 @@ def _report(envelope: Envelope, subscription: Subscription, outcome: Outcome) ->
     """Count an event's outcome per handler and log the applied ones, under the event's correlation id."""
     metrics.EVENTS_HANDLED.labels(subscription.module, subscription.name, outcome.value).inc()
     if outcome is Outcome.APPLIED:
-        with correlation(envelope.correlation_id):
+        _log_applied([envelope], subscription)
+
+
+def _report_batch(envelopes: list[Envelope], subscription: Subscription, outcomes: dict[uuid.UUID, Outcome]) -> None:
+    """:func:`_report` for a batch's events, in order: one log line per run of applied events of one correlation id.
+
+    A line per event cost more than a book copy's bulk form applying it (an import delivers
+    10,000 events with one correlation id); grouped, every event id is still in a line, under
+    its own correlation id, and an event applied alone keeps its own line.
+    """
+    counts: dict[Outcome, int] = {}
+    run: list[Envelope] = []
+    for envelope in envelopes:
+        outcome = outcomes.get(envelope.event_id)
+        if outcome is None:
+            continue
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome is not Outcome.APPLIED:
+            continue
+        if run and (run[-1].correlation_id, run[-1].event_type) != (envelope.correlation_id, envelope.event_type):
+            _log_applied(run, subscription)
+            run = []
+        run.append(envelope)
+    if run:
+        _log_applied(run, subscription)
+    for outcome, count in counts.items():
+        metrics.EVENTS_HANDLED.labels(subscription.module, subscription.name, outcome.value).inc(count)
+
+
+def _log_applied(envelopes: list[Envelope], subscription: Subscription) -> None:
+    """One line for events of one correlation id applied by one handler: each event's id is in it."""
+    first = envelopes[0]
+    # The handler's module, not the kernel's logger's: the line belongs to that module.
+    extra: dict = {"event_type": first.event_type, "quire_module": subscription.module}
+    with correlation(first.correlation_id):
+        if len(envelopes) == 1:
+            extra["event_id"] = str(first.event_id)
+            logger.info("%s applied %s %s", subscription.name, first.event_type, first.event_id, extra=extra)
+        else:
+            extra["event_ids"] = [str(envelope.event_id) for envelope in envelopes]
             logger.info(
-                "%s applied %s %s",
+                "%s applied %d %s events, %s to %s",
                 subscription.name,
-                envelope.event_type,
-                envelope.event_id,
-                # The handler's module, not the kernel's logger's: the line belongs to that module.
-                extra={
-                    "event_id": str(envelope.event_id),
-                    "event_type": envelope.event_type,
-                    "quire_module": subscription.module,
-                },
+                len(envelopes),
+                first.event_type,
+                first.event_id,
+                envelopes[-1].event_id,
+                extra=extra,
             )
 
 
@@ -345,9 +382,7 @@ def deliver_batch(
                 applied[envelope.event_id] = deliver(envelope, subscription, on_park=on_park)
             remaining = []
         if batch_applied:
-            for envelope in remaining_before:
-                if envelope.event_id in applied:
-                    _report(envelope, subscription, applied[envelope.event_id])
+            _report_batch(remaining_before, subscription, applied)
         outcomes.update(applied)
         if failed is not None:
             envelope, error_text = failed

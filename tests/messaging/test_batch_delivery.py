@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
 
 import pytest
@@ -10,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messaging import publish_many
+from messaging.correlation import current_correlation_id
 from messaging.delivery import Outcome, deliver, deliver_batch
 from messaging.dispatch import dispatch_batch
 from messaging.envelope import Envelope
@@ -79,6 +82,36 @@ def test_a_batch_is_applied_in_order_with_an_inbox_row_per_event(effect_handler)
     assert outcomes == [Outcome.APPLIED] * 3
     assert effects() == [0, 1, 2]
     assert set(InboxEntry.objects.using("orders").values_list("event_id", flat=True)) == {e.event_id for e in batch}
+
+
+def test_a_batch_logs_one_line_per_run_of_one_correlation_id_naming_every_event(effect_handler, caplog):
+    """A line per event cost more than a bulk form applying it; grouped, each id is still in a line, in its context."""
+    batch = [
+        dataclasses.replace(envelope, correlation_id=correlation_id)
+        for envelope, correlation_id in zip(
+            envelopes("a", "b", "c", "d"), ["import-1", "import-1", "import-1", "request-2"], strict=True
+        )
+    ]
+    caplog.set_level(logging.INFO, logger="messaging.delivery")
+    correlation_ids: dict[int, str] = {}  # the correlation id each line was written under, by record
+
+    def remember(record: logging.LogRecord) -> bool:
+        correlation_ids[id(record)] = current_correlation_id()
+        return True
+
+    caplog.handler.addFilter(remember)
+
+    assert deliver_batch(batch, effect_handler) == [Outcome.APPLIED] * 4
+
+    lines = [record for record in caplog.records if " applied " in record.getMessage()]
+    assert [(correlation_ids[id(line)], line.quire_module) for line in lines] == [
+        ("import-1", "orders"),
+        ("request-2", "orders"),
+    ]
+    assert lines[0].event_ids == [str(envelope.event_id) for envelope in batch[:3]]
+    assert lines[0].getMessage().startswith(f"{NAME} applied 3 {ProbeHappened.event_type} events")
+    assert lines[1].getMessage() == f"{NAME} applied {ProbeHappened.event_type} {batch[3].event_id}"
+    assert lines[1].event_id == str(batch[3].event_id)
 
 
 def test_a_batch_that_succeeds_takes_no_savepoint_per_event(effect_handler):
