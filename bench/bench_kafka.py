@@ -565,7 +565,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="latency: seconds of load (default 20)")
     parser.add_argument("--writers", type=int, default=4, help="latency: concurrent writing threads (default 4)")
     parser.add_argument(
-        "--consumer-workers", type=int, default=3, help="latency: consumers in the group, one per partition (default 3)"
+        "--consumer-workers",
+        type=int,
+        default=1,
+        help="latency: consumers of the group in the consumer process, as run_consumer --workers N "
+        "(default 1, run_consumer's; 3 gives each of the topic's partitions a consumer of its own)",
     )
     parser.add_argument(
         "--relay-client",

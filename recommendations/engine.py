@@ -37,11 +37,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.errors import UnknownBook
+from recommendations.records import BOUGHT_TOGETHER, MORE_LIKE_THIS, POPULAR, REASONS, BookMeta, Recommendation
 
-BOUGHT_TOGETHER = "bought_together"
-MORE_LIKE_THIS = "more_like_this"
-POPULAR = "popular"
-REASONS = (BOUGHT_TOGETHER, MORE_LIKE_THIS, POPULAR)
+__all__ = ["BOUGHT_TOGETHER", "MORE_LIKE_THIS", "POPULAR", "REASONS", "BookMeta", "Engine", "Recommendation"]
 
 #: Reference instant of the popularity terms (2020-01-01T00:00:00Z). With a 30-day
 #: half-life the terms stay within float64 range until about 2100.
@@ -84,25 +82,6 @@ VARIANTS: dict[str, Weights] = {
     MORE_LIKE_THIS: Weights(0.0, 1.0, 0.0, content_support=0.0),
     POPULAR: Weights(0.0, 0.0, 1.0),
 }
-
-
-@dataclass(frozen=True)
-class BookMeta:
-    book_id: int
-    title: str
-    authors: tuple[str, ...] = ()
-    genres: tuple[str, ...] = ()
-    language: str = ""
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    book_id: int
-    title: str
-    score: float
-    reason: str
-    because: tuple[int, ...] = ()
 
 
 # --- content features -------------------------------------------------------------

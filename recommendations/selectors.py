@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from recommendations import store
-from recommendations.engine import Recommendation
+from recommendations.records import Recommendation
 
 
 def recommendations_similar(*, book_id: int, limit: int) -> list[Recommendation]:

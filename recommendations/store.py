@@ -20,14 +20,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 from django.db import connections, transaction
 
-from recommendations.engine import STATE_FORMAT, BookMeta, Engine
 from recommendations.models import ModelChange, ModelSnapshot, ModelState, Purchase, RecoBook
+from recommendations.records import BookMeta
 from recommendations.routers import DATABASE
+
+# numpy, scipy and the engine are imported where a model is built, loaded or stored, not with
+# this module: a process that never reads recommendations (a command, a consumer) starts without them.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recommendations.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +101,8 @@ def _state() -> tuple[uuid.UUID, int, int] | None:
 
 
 def _sync() -> Engine:
+    from recommendations.engine import Engine
+
     global _loaded
     state = _state()
     if state is None:
@@ -110,6 +119,8 @@ def _sync() -> Engine:
 
 
 def _load(generation: uuid.UUID, observed: int) -> _Loaded:
+    from recommendations.engine import Engine
+
     snapshot = (
         ModelSnapshot.objects.filter(generation=generation).order_by("-version").values_list("version", "data").first()
     )
@@ -183,6 +194,8 @@ def book_metas(*, book_ids: set[int] | None = None) -> list[BookMeta]:
 
 def encode(engine: Engine) -> bytes:
     """The engine's arrays as an ``.npz`` blob; customers as 16-byte UUIDs."""
+    import numpy as np
+
     arrays, customers = engine.export_state()
     raw = b"".join(customer.bytes for customer in customers)
     arrays["customers"] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16)
@@ -192,6 +205,10 @@ def encode(engine: Engine) -> bytes:
 
 
 def decode(data: bytes | memoryview, books: list[BookMeta]) -> Engine:
+    import numpy as np
+
+    from recommendations.engine import Engine
+
     with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
     raw = arrays.pop("customers").tobytes()
@@ -241,6 +258,8 @@ def save_snapshot(engine: Engine, *, version: int, generation: uuid.UUID | None)
     reloads. Otherwise (a checkpoint of that generation) nothing is stored if a rebuild
     replaced the generation meanwhile.
     """
+    from recommendations.engine import STATE_FORMAT
+
     data = encode(engine)
     stats = engine.stats()
     with transaction.atomic(using=DATABASE):
@@ -293,6 +312,10 @@ def build_from_database(progress: Progress | None = None) -> tuple[Engine, int, 
     Reads under the state lock so that no writer commits between the version and the
     rows; the (CPU-bound) build runs after the lock is released.
     """
+    import numpy as np
+
+    from recommendations.engine import Engine
+
     report = progress or (lambda phase, done, total: None)
     table = Purchase._meta.db_table
     connection = connections[DATABASE]
@@ -357,6 +380,8 @@ def _seconds_sql(connection) -> str:
 
 def _seconds(values: tuple) -> np.ndarray:
     """POSIX seconds from what :func:`_seconds_sql` selected: UTC text, numbers or datetimes."""
+    import numpy as np
+
     if not values:
         return np.zeros(0)
     if isinstance(values[0], str):

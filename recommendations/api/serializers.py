@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from recommendations.engine import REASONS
+from recommendations.records import REASONS
 from web.fields import WholeNumberField
 
 DEFAULT_LIMIT = 10
