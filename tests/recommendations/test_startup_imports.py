@@ -23,7 +23,13 @@ print("loaded:" + ",".join(name for name in ("numpy", "scipy", "recommendations.
 def test_setup_and_system_checks_do_not_import_the_engine(tmp_path):
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "QUIRE_VAR_DIR": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "loaded:", "imported at start: " + done.stdout.strip()
