@@ -24,7 +24,9 @@ class ContentNegotiation(DefaultContentNegotiation):
         accept = request.META.get("HTTP_ACCEPT", "*/*")
         if len(accept) > MAX_REMEMBERED_HEADER:
             return super().select_renderer(request, renderers, format_suffix)
-        format = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        # Without a query string there is no ?format=, and no need to parse one into request.GET.
+        query = request.META.get("QUERY_STRING")
+        format = format_suffix or (request.query_params.get(self.settings.URL_FORMAT_OVERRIDE) if query else None)
         key = (accept, format, *((type(renderer), renderer.media_type, renderer.format) for renderer in renderers))
         choice = _choices.get(key)
         if choice is None:

@@ -45,6 +45,9 @@ print(json.dumps({
     "admin_login": {m: client.get(f"/admin/{m}/login/").status_code for m in MODULES},
     "admin_mounted": {m: mounted(f"/admin/{m}/") for m in MODULES},
     "admin_models": sorted(f"{model._meta.app_label}.{model.__name__}" for model in admin.site._registry),
+    # The API sign-in pages sit under the first module's prefix, which the modules' API patterns precede.
+    "api_auth_login": client.get(f"/api/{settings.SERVED_MODULES[0]}/auth/login/").status_code,
+    "catalog_books_view": resolve("/api/catalog/books/").func.view_class.__name__,
 }))
 """
 
@@ -90,6 +93,11 @@ def test_recommendations_api_is_a_404_problem_and_the_api_root_lists_the_set(pro
         assert (status, content_type) == (404, "application/problem+json")
         assert body["status"] == 404
     assert probe["api_root"] == list(GROUP)
+
+
+def test_the_api_sign_in_pages_answer_under_the_first_module_of_the_set(probe):
+    assert probe["api_auth_login"] == 200
+    assert probe["catalog_books_view"] == "BookListView"
 
 
 def test_the_admin_is_mounted_at_each_module_of_the_set_and_shows_none_of_recommendations(probe):
