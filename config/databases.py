@@ -10,9 +10,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 SUPPORTED_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
 #: Django's backends and django-prometheus's drop-in wrappers of them, which count queries,
-#: errors and connections per alias for /metrics (same vendor, same features, same SQL).
+#: errors and connections per alias for /metrics (same vendor, same features, same SQL); SQLite's
+#: through config/backends/sqlite3, which makes its counting cursor class once per connection.
 INSTRUMENTED_ENGINES = {
-    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.sqlite3": "config.backends.sqlite3",
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
 }
 
@@ -56,7 +57,7 @@ def database_config(env: environ.Env, alias: str, default_url: str) -> dict:
         config.setdefault("TEST", {})["DEPENDENCIES"] = []
     # Connections are kept between requests: a new one per request cost a third of a book-list request
     # on PostgreSQL, and on SQLite opening the file and setting it up (pragmas, Django's functions)
-    # was a seventh of a book's detail (docs/benchmarks.md). The health check makes a connection the
+    # was a quarter of a book's detail (docs/benchmarks.md). The health check makes a connection the
     # server dropped (restart, idle timeout) fail over to a new one at the next request, not a 500.
     max_age = env.str("DATABASE_CONN_MAX_AGE", default="").strip()
     try:

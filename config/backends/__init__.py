@@ -1,0 +1,1 @@
+"""Database backends: Django's, instrumented for /metrics by django-prometheus."""
