@@ -118,7 +118,7 @@ def measure(file: Path, repeat: int) -> tuple[list[list[Run]], dict[str, str]]:
         first = runs[0]
         print(
             f"round {number}/{repeat}: command CPU {first.cpu:.1f} s, import CPU {first.import_cpu:.1f} s, "
-            f"ratio {first.cpu / first.import_cpu:.1f}x (load {loads[-1]:.1f})",
+            f"ratio {first.cpu / first.import_cpu:.2f}x (load {loads[-1]:.1f})",
             file=sys.stderr,
             flush=True,
         )
@@ -126,10 +126,10 @@ def measure(file: Path, repeat: int) -> tuple[list[list[Run]], dict[str, str]]:
     return rounds, context
 
 
-def spread(values: list[float], unit: str = " s") -> str:
+def spread(values: list[float], unit: str = " s", digits: int = 1) -> str:
     """min / median / max of the rounds."""
     ordered = sorted(values)
-    return " / ".join(f"{value:.1f}" for value in (ordered[0], statistics.median(ordered), ordered[-1])) + unit
+    return " / ".join(f"{value:.{digits}f}" for value in (ordered[0], statistics.median(ordered), ordered[-1])) + unit
 
 
 def markdown(file: Path, rounds: list[list[Run]], context: dict[str, str]) -> str:
@@ -152,7 +152,7 @@ def markdown(file: Path, rounds: list[list[Run]], context: dict[str, str]) -> st
         lines.append(
             f"| {label} | {spread([r.import_seconds for r in runs])} | {spread([r.import_cpu for r in runs])} "
             f"| {spread(delivery) if delivery else '-'} | {spread([r.wall for r in runs])} "
-            f"| {spread([r.cpu for r in runs])} | **{spread([r.cpu / r.import_cpu for r in runs], 'x')}** "
+            f"| {spread([r.cpu for r in runs])} | **{spread([r.cpu / r.import_cpu for r in runs], 'x', digits=2)}** "
             f"| {runs[0].counts.get('events', '?')} |"
         )
     lines += [

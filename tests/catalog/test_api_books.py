@@ -6,6 +6,7 @@ import pytest
 from django.db import connections
 
 from catalog import services
+from catalog.api.pagination import KeysetPagination
 
 from .factories import author_create, book_create, books_bulk_create, client, error_fields, genre_create
 
@@ -149,6 +150,17 @@ def test_cursor_pages_walk_forward_and_back_without_gaps_or_repeats(shelf, order
         response = client().get(response.json()["previous"])
         backwards.insert(0, ids(response))
     assert backwards == pages[:-1]
+
+
+def test_the_first_page_without_parameters_links_to_the_next_with_the_cursor_alone(shelf, monkeypatch):
+    monkeypatch.setattr(KeysetPagination, "default_page_size", 2)
+    first = client().get(BOOKS)
+
+    link = first.json()["next"]
+    assert link.startswith("http://testserver/api/catalog/books/?cursor=") and "&" not in link
+    second = client().get(link)
+    assert not set(ids(first)) & set(ids(second))
+    assert ids(client().get(second.json()["previous"])) == ids(first)
 
 
 def test_a_cursor_from_another_ordering_is_refused(shelf):
