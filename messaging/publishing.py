@@ -82,11 +82,54 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
         )
         for event in events
     ]
-    OutboxMessage.objects.using(alias).bulk_create(OutboxMessage.from_envelope(envelope) for envelope in envelopes)
+    rows = [OutboxMessage.from_envelope(envelope) for envelope in envelopes]
+    if len(rows) == 1:
+        _insert_one(alias, rows[0])
+    else:
+        OutboxMessage.objects.using(alias).bulk_create(rows)
     transaction.on_commit(lambda: _count_published(envelopes), using=alias)
     if wake:
         transaction.on_commit(lambda: _waker(alias), using=alias)
     return envelopes
+
+
+#: (alias, vendor) -> (the SQL of a one-row outbox insert, the fields whose values are its parameters, in order).
+_one_row_inserts: dict[tuple[str, str], tuple[str, tuple]] = {}
+
+
+def _insert_one(alias: str, row) -> None:
+    """``bulk_create([row])`` without compiling the same INSERT again: the one statement every publish() runs.
+
+    Django compiles the SQL once per alias (column defaults such as the inserting transaction's id
+    included, as the ORM writes them); each row's values are prepared by their fields as the ORM
+    prepares them (``pre_save``, then ``get_db_prep_save``). Compiling was a sixth of a publish's
+    CPU, and the id bulk_create reads back is not needed.
+    """
+    connection = connections[alias]
+    key = (alias, connection.vendor)
+    compiled = _one_row_inserts.get(key)
+    if compiled is None:
+        compiled = _one_row_inserts[key] = _compile_one_row_insert(alias, row)
+    statement, fields = compiled
+    params = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def _compile_one_row_insert(alias: str, row) -> tuple[str, tuple]:
+    from django.db.models import sql
+    from django.db.models.expressions import DatabaseDefault
+
+    model = type(row)
+    fields = [field for field in model._meta.concrete_fields if not field.generated and not field.primary_key]
+    query = sql.InsertQuery(model)
+    query.insert_values(fields, [row])
+    [(statement, params)] = query.get_compiler(using=alias).as_sql()
+    # A column left to its database default (``db_default``) is SQL in the statement, not a parameter.
+    valued = tuple(field for field in fields if not isinstance(field.pre_save(row, True), DatabaseDefault))
+    if len(valued) != len(params):
+        raise RuntimeError(f"the outbox insert on {alias!r} takes {len(params)} parameters, not {len(valued)}")
+    return statement, valued
 
 
 def _count_published(envelopes: list[Envelope]) -> None:

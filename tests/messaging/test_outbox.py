@@ -2,8 +2,10 @@ import pytest
 from django.db import transaction
 
 from messaging import InvalidEvent, PublishOutsideTransaction, publish
+from messaging.correlation import correlation
 from messaging.models import OutboxMessage
 from tests.messaging.probes import ProbeHappened
+from tests.support.databases import on_each_database, use_database
 
 pytestmark = pytest.mark.django_db(databases=["catalog", "orders"])
 
@@ -22,6 +24,26 @@ def test_publish_writes_an_outbox_row_on_the_producers_database():
     )
     assert row.payload == {"probe_id": 7, "note": "hello"}
     assert not OutboxMessage.objects.using("orders").exists()
+
+
+@on_each_database
+def test_one_event_is_stored_exactly_as_the_orms_bulk_insert_stores_it(database):
+    """publish() of one event replays a compiled INSERT; the row must be the one bulk_create writes."""
+    use_database(database, "catalog")
+    outbox = OutboxMessage.objects.using("catalog")
+    with transaction.atomic(using="catalog"), correlation("corr-1"):
+        envelope = publish(ProbeHappened(probe_id=7, note='h\u00e9llo \u2028 "quoted" \\ \U0001f4da'))
+    replayed = outbox.values().get()
+    outbox.all().delete()
+    with transaction.atomic(using="catalog"):
+        outbox.bulk_create([OutboxMessage.from_envelope(envelope)])
+    stored_by_the_orm = outbox.values().get()
+
+    assert replayed.pop("id") != stored_by_the_orm.pop("id")
+    if database == "postgresql":  # each row its own inserting transaction's id
+        assert replayed.pop("transaction_id") and stored_by_the_orm.pop("transaction_id")
+    assert replayed == stored_by_the_orm
+    assert replayed["correlation_id"] == "corr-1" and replayed["payload"]["note"].endswith("\U0001f4da")
 
 
 def test_a_rollback_leaves_no_event():
