@@ -8,7 +8,13 @@ Run (PostgreSQL and Kafka up):
 
 Measured side by side in one run, on the same broker:
 
-1. Throughput (measured second: see 2). N outbox rows (payloads built from goodbooks-10k books) are published by
+1. Latency between two services, each its own process: this process commits one event
+   per transaction in the catalog database at a fixed rate; ``manage.py run_relay``
+   (SERVICE=catalog, the client of ``--relay-client``) publishes; a consumer process
+   (SERVICE=recommendations) applies it with the inbox in the recommendations database.
+   Latency = applied (after the handler's commit) - committed, both wall clocks of this machine.
+   Measured first, on a broker and databases not still busy with the throughput rounds' records.
+2. Throughput. N outbox rows (payloads built from goodbooks-10k books) are published by
    ``OutboxRelay.drain()`` (read in id order, send, wait for acks=all, mark published) with
    each of its Kafka clients (``MESSAGING_RELAY_CLIENT``: kafka-python, then confluent, a fresh
    outbox each), the same N records by a bare kafka-python ``KafkaProducer`` and by a bare
@@ -18,12 +24,6 @@ Measured side by side in one run, on the same broker:
    resolved by ``scripts/dev/kafka.sh tools-jars``; Quire's producer settings; N warm-up records
    first). All five run in each of ``--rounds`` rounds; each round's ratios (each relay to its own
    client's raw producer and to Java) and the median of each are reported.
-2. Latency between two services, each its own process: this process commits one event
-   per transaction in the catalog database at a fixed rate; ``manage.py run_relay``
-   (SERVICE=catalog, the client of ``--relay-client``) publishes; a consumer process
-   (SERVICE=recommendations) applies it with the inbox in the recommendations database.
-   Latency = applied (after the handler's commit) - committed, both wall clocks of this machine.
-   Measured first, on a broker and a database that are not still digesting the throughput rounds.
 
 The benchmark uses its own databases (quire_bench_catalog, quire_bench_recommendations on
 the server of CATALOG_DATABASE_URL) and its own topic prefix, so it touches no other data.

@@ -259,8 +259,10 @@ def _report_batch(envelopes: list[Envelope], subscription: Subscription, outcome
     """:func:`_report` for a batch's events, in order: one log line per run of applied events of one correlation id.
 
     A line per event cost more than a book copy's bulk form applying it (an import delivers
-    10,000 events with one correlation id); grouped, every event id is still in a line, under
-    its own correlation id, and an event applied alone keeps its own line.
+    10,000 events with one correlation id); grouped, every event id is still in a line
+    (``event_ids``, in JSON logs), under its own correlation id, and an event applied alone keeps
+    its own line. A subscription has one event type, so a run never mixes types; the check only
+    keeps it so.
     """
     counts: dict[Outcome, int] = {}
     run: list[Envelope] = []

@@ -84,7 +84,7 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
     ]
     rows = [OutboxMessage.from_envelope(envelope) for envelope in envelopes]
     if len(rows) == 1:
-        _insert_one(alias, rows[0])
+        _insert_outbox_row(alias, rows[0])
     else:
         OutboxMessage.objects.using(alias).bulk_create(rows)
     transaction.on_commit(lambda: _count_published(envelopes), using=alias)
@@ -94,25 +94,27 @@ def publish_many(events: Sequence[Event], *, wake: bool = True) -> list[Envelope
 
 
 #: (alias, vendor) -> (the SQL of a one-row outbox insert, the fields whose values are its parameters, in order).
-_one_row_inserts: dict[tuple[str, str], tuple[str, tuple]] = {}
+_outbox_inserts: dict[tuple[str, str], tuple[str, tuple]] = {}
 
 
-def _insert_one(alias: str, row) -> None:
-    """``bulk_create([row])`` without compiling the same INSERT again: the one statement every publish() runs.
+def _insert_outbox_row(alias: str, row) -> None:
+    """``bulk_create([row])`` of one ``OutboxMessage`` without compiling the same INSERT again: every publish() runs it.
 
-    Django compiles the SQL once per alias (column defaults such as the inserting transaction's id
-    included, as the ORM writes them); each row's values are prepared by their fields as the ORM
-    prepares them (``pre_save``, then ``get_db_prep_save``). Compiling was a sixth of a publish's
-    CPU, and the id bulk_create reads back is not needed.
+    Django compiles the SQL once per alias (the columns left to their database default, the
+    inserting transaction's id, as ``DEFAULT``, as the ORM writes them: every row leaves the same
+    ones to it); each row's values are prepared by their fields as the ORM prepares them
+    (``pre_save``, then ``get_db_prep_save``). Compiling was a sixth of a publish's CPU, and the id
+    bulk_create reads back is not needed. Like bulk_create, a failed insert marks the caller's
+    transaction for rollback, so that it cannot commit the change without its event.
     """
     connection = connections[alias]
     key = (alias, connection.vendor)
-    compiled = _one_row_inserts.get(key)
+    compiled = _outbox_inserts.get(key)
     if compiled is None:
-        compiled = _one_row_inserts[key] = _compile_one_row_insert(alias, row)
+        compiled = _outbox_inserts[key] = _compile_one_row_insert(alias, row)
     statement, fields = compiled
     params = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
         cursor.execute(statement, params)
 
 
