@@ -231,11 +231,8 @@ class KeysetPagination(BasePagination):
         return items
 
     def _link(self, item, *, backwards: bool) -> str:
-        url, token = self.request.build_absolute_uri(), self._encode(item, backwards=backwards)
-        if not self.request.META.get("QUERY_STRING"):
-            # The first page, the common request: no parameter to keep, and the token is URL-safe base64.
-            return f"{url}?{self.cursor_query_param}={token}"
-        return replace_query_param(url, self.cursor_query_param, token)
+        url = self.request.build_absolute_uri()
+        return replace_query_param(url, self.cursor_query_param, self._encode(item, backwards=backwards))
 
     def get_next_link(self) -> str | None:
         if not self.has_next or not self.items:
