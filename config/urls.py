@@ -94,11 +94,12 @@ api_auth_redirect = (
 )
 # The modules' APIs first: a request's path is matched against the patterns in order, and API
 # requests (the traffic) then skip the ten sign-in, admin, health and map patterns (about half a
-# microsecond each; resolving a book's detail 18.5 -> 13 us). A split service's sign-in pages under
+# microsecond each; resolving a book's detail 18.5 -> 13 us), and each module's API comes before its
+# schema and docs pages, which its own patterns do not match. A split service's sign-in pages under
 # api/<module>/auth/ are not its API's: they match further down.
-urlpatterns = []
+urlpatterns = [pattern for _module in settings.SERVED_MODULES for pattern in module_urlpatterns(_module)]
 for _module in settings.SERVED_MODULES:
-    urlpatterns += module_docs(_module) + module_urlpatterns(_module)
+    urlpatterns += module_docs(_module)
 urlpatterns += [
     # Staff sign-ins are rate limited and hash in a bounded slot (web/throttling.py), like customers'.
     *(path(prefix + "login/", admin_login) for prefix in ADMIN_PREFIXES),

@@ -41,6 +41,11 @@ class CustomerJWTAuthentication(JWTStatelessUserAuthentication):
     process every module still asks its own copy, exactly as it would as a service.
     """
 
+    def __init__(self, *args, **kwargs):
+        # simplejwt's looks the user model up for every request's instance; the stateless check
+        # makes a TokenUser from the token and never reads a user, so it has no model to find.
+        authentication.BaseAuthentication.__init__(self, *args, **kwargs)
+
     def authenticate(self, request):
         result = super().authenticate(request)
         if result is None or not is_customer(result[0]):
