@@ -347,6 +347,17 @@ http {
 EOF
 }
 
+wait_gone() {  # pids, seconds: 1 if one of them is still running then
+    local pids=$1 deadline=$((SECONDS + $2)) pid alive
+    while :; do
+        alive=0
+        for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        ((alive)) || return 0
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
 start_gateway() {
     local conf_dir="$STATE/nginx" nginx
     nginx=$(nginx_bin) || die "nginx is not installed: run scripts/dev/nginx.sh install"
@@ -354,8 +365,16 @@ start_gateway() {
     "$nginx" -t -q -p "$conf_dir" -c "$conf_dir/nginx.conf" -e "$conf_dir/logs/error.log" \
         || die "the rendered gateway config is invalid ($conf_dir/nginx.conf)"
     if pid_alive "$conf_dir/nginx.pid"; then
+        local old_workers
+        old_workers=$(ps -o pid= --ppid "$(<"$conf_dir/nginx.pid")")
         "$nginx" -p "$conf_dir" -c "$conf_dir/nginx.conf" -e "$conf_dir/logs/error.log" -s reload
-        log "gateway reloaded"
+        # -s reload only signals the master: the workers it had go on proxying to the old upstreams
+        # until they exit, so a process only the old configuration named may stop after that.
+        if wait_gone "$old_workers" 60; then
+            log "gateway reloaded (its old workers have exited: processes it no longer routes to may stop)"
+        else
+            log "gateway reloaded, but an old worker still serves a connection after 60 s: keep what it routed to running"
+        fi
     else
         "$nginx" -p "$conf_dir" -c "$conf_dir/nginx.conf" -e "$conf_dir/logs/error.log" \
             </dev/null >/dev/null 2>>"$conf_dir/logs/error.log"

@@ -89,8 +89,22 @@ class Gateway:
             str(self.dir / "logs/error.log"),
         ]
         subprocess.run([*command, "-t", "-q"], check=True)
-        subprocess.run([*command, "-s", "reload"] if self.started else command, check=True)
-        self.started = True
+        if not self.started:
+            subprocess.run(command, check=True)
+            self.started = True
+            return
+        # ``nginx -s reload`` only signals the master: until the workers it had exit, they go on taking
+        # requests to the old upstreams, so the old processes must answer until then. Stopping one as
+        # soon as the command returned cost a recommendations read a 503 (seen once in a clean run).
+        old_workers = self.workers()
+        subprocess.run([*command, "-s", "reload"], check=True)
+        wait_until(lambda: not old_workers & self.workers(), timeout=60, message="nginx's old workers to exit")
+
+    def workers(self) -> set[int]:
+        """The pids of the nginx master's children now (its workers)."""
+        master = (self.dir / "nginx.pid").read_text().strip()
+        found = subprocess.run(["ps", "-o", "pid=", "--ppid", master], capture_output=True, text=True).stdout
+        return {int(pid) for pid in found.split()}
 
     def stop(self) -> None:
         pid = self.dir / "nginx.pid"
